@@ -1,0 +1,30 @@
+"""The ``protogen`` command: a click group with one thin module per command.
+
+The library does the work; each command parses options, calls it, prints a summary and turns
+:class:`protogen.errors.ProtogenError` into one line with exit code 2.
+"""
+
+import click
+
+from protogen import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="protogen")
+def main():
+    """Hyperspherical prototypes: solve, store, benchmark and train with them."""
+
+
+def _register():
+    # Imported here so that `protogen --help` lists every command; each module adds its own.
+    from protogen.cli import solve, files  # noqa: F401
+
+    for name in ("bench", "train"):
+        try:
+            __import__(f"protogen.cli.{name}")
+        except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent
+            if exc.name != f"protogen.cli.{name}":
+                raise
+
+
+_register()
