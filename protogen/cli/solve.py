@@ -1,0 +1,179 @@
+"""``protogen solve``: place K prototypes in D dimensions and write the prototype file."""
+
+from __future__ import annotations
+
+import click
+
+from protogen.cli import main
+from protogen.cli._common import (echo_json, fail, force_option, handle_errors, json_option,
+                                  quiet_option, seed_option)
+from protogen.errors import InputError
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs to solver keyword arguments (ints, floats, booleans, strings)."""
+    options = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--option expects KEY=VALUE, got {pair!r}")
+        value: object = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        options[key] = value
+    return options
+
+
+def solve_summary(result, metrics: dict) -> dict:
+    """The figures printed after a solve (and by ``--json``)."""
+    from protogen.sphere import rankin_angle_bound_deg, simplex_angle_bound_deg
+
+    num, dim = result.prototypes.shape
+    simplex = simplex_angle_bound_deg(num)
+    rankin = rankin_angle_bound_deg(num, dim)
+    out = {
+        "method": result.method,
+        "num_classes": num,
+        "dim": dim,
+        "seed": result.seed,
+        "time_s": round(result.elapsed_s, 3),
+        **metrics,
+        "simplex_bound_deg": simplex,
+        "gap_to_simplex_bound_deg": simplex - metrics["min_angle_deg"],
+        "rankin_bound_deg": rankin,
+        "gap_to_rankin_bound_deg": rankin - metrics["min_angle_deg"],
+    }
+    out.update({k: v for k, v in result.metadata.items()
+                if k.startswith(("semantic_", "hierarchy_"))})
+    return out
+
+
+def print_summary(summary: dict, path) -> None:
+    click.echo(f"wrote {path}")
+    click.echo(f"  method            {summary['method']} ({summary['num_classes']} prototypes in "
+               f"{summary['dim']} dimensions, seed {summary['seed']})")
+    click.echo(f"  min angle         {summary['min_angle_deg']:.6f} deg")
+    click.echo(f"  max cosine        {summary['max_cosine']:.8f}")
+    click.echo(f"  mean NN angle     {summary['mean_nn_angle_deg']:.6f} deg")
+    click.echo(f"  Riesz s=1 energy  {summary['riesz1_energy']:.6g}   log energy "
+               f"{summary['log_energy']:.6g}")
+    if "energy_s" in summary:
+        click.echo(f"  Riesz s={summary['energy_s']:g} energy  {summary['energy']:.6g}")
+    click.echo(f"  time              {summary['time_s']:.2f} s")
+    click.echo(f"  simplex bound     {summary['simplex_bound_deg']:.6f} deg "
+               f"(gap {summary['gap_to_simplex_bound_deg']:.6f})")
+    if summary["num_classes"] > summary["dim"] + 1:
+        click.echo(f"  Rankin bound      {summary['rankin_bound_deg']:.6f} deg "
+                   f"(gap {summary['gap_to_rankin_bound_deg']:.6f})")
+    for key, value in summary.items():
+        if key.startswith(("semantic_", "hierarchy_")):
+            shown = f"{value:.6g}" if isinstance(value, float) else value
+            click.echo(f"  {key:<17} {shown}")
+
+
+@main.command()
+@click.option("--classes", "-k", "num_classes", type=click.IntRange(min=2),
+              help="Number of prototypes K (taken from --names when given).")
+@click.option("--dim", "-d", type=click.IntRange(min=2), required=True,
+              help="Dimension D of the output space.")
+@click.option("--method", "-m", default="auto", show_default=True,
+              type=click.Choice(["auto", "closed-form", "evolutionary", "memetic", "gradient",
+                                 "hpn-sgd", "energy"]),
+              help="Solver; auto = closed form where optimal, else gradient.")
+@click.option("--energy", "energy_s", type=click.FloatRange(min=0), default=None,
+              help="Riesz exponent s for --method energy (0 = logarithmic).")
+@click.option("--half-space", is_flag=True, help="Energy of the prototypes and their antipodes.")
+@click.option("--angular", is_flag=True, help="Energy of angles instead of chord distances.")
+@seed_option
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop the solver after this many seconds.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Extra solver parameter, e.g. -o population=500 -o generations=50.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Output file [default: prototypes-{K}c-{D}d.h5].")
+@click.option("--names", default=None,
+              help="Class names: a file with one per line, or cifar10 / cifar100 / mnist.")
+@click.option("--word-vectors", default=None,
+              help="Word vectors for the class names: glove-6b-50d or a word2vec/GloVe/gensim file.")
+@click.option("--semantic-weight", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Weight of the semantic term (with --word-vectors).")
+@click.option("--init", "init_mode", type=click.Choice(["pca", "random"]), default="pca",
+              show_default=True, help="Start from the PCA of the word vectors, or at random.")
+@click.option("--oov", type=click.Choice(["error", "mean", "random"]), default="error",
+              show_default=True, help="What to do with class names missing from the vectors.")
+@click.option("--hierarchy", default=None,
+              help="Super-class hierarchy (cifar100 or a JSON/CSV file): groups stay together.")
+@force_option
+@quiet_option
+@json_option
+@handle_errors
+def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_limit, options,
+          out, names, word_vectors, semantic_weight, init_mode, oov, hierarchy, force, quiet,
+          as_json):
+    """Place K prototypes on the sphere in D dimensions and save them to an HDF5 file."""
+    from pathlib import Path
+
+    from protogen.data import read_class_names
+    from protogen.io import check_writable, save_result
+    from protogen.solvers import solve as run_solve
+    from protogen.sphere import energy, summary
+
+    class_names = read_class_names(names) if names else None
+    if class_names is not None:
+        if num_classes is not None and num_classes != len(class_names):
+            fail(f"--classes {num_classes} disagrees with {len(class_names)} names in {names}")
+        num_classes = len(class_names)
+    if num_classes is None:
+        fail("give --classes K or --names FILE")
+    if word_vectors and hierarchy:
+        fail("--word-vectors and --hierarchy cannot be combined yet; choose one")
+    solver_options = parse_options(options)
+    if method == "energy":
+        solver_options.setdefault("s", 1.0 if energy_s is None else energy_s)
+        solver_options.setdefault("half_space", half_space)
+        solver_options.setdefault("angular", angular)
+    elif energy_s is not None or half_space or angular:
+        fail("--energy, --half-space and --angular apply to --method energy only")
+    out = Path(out or f"prototypes-{num_classes}c-{dim}d.h5")
+    # Refuse a clobber or an unwritable target before spending solver time on it.
+    check_writable(out, force=force)
+
+    common = dict(method=method, seed=seed, time_limit=time_limit, progress=not quiet,
+                  **solver_options)
+    if word_vectors:
+        from protogen.semantics import semantic_solve
+
+        result = semantic_solve(class_names or _need_names(), dim, word_vectors=word_vectors,
+                                semantic_weight=semantic_weight, init=init_mode, oov=oov,
+                                **common)
+    elif hierarchy:
+        from protogen.layers.hierarchy import hierarchy_solve
+
+        result = hierarchy_solve(class_names or _need_names(), dim, hierarchy, **common)
+    else:
+        result = run_solve(num_classes, dim, class_names=class_names, **common)
+    metrics = summary(result.prototypes)
+    if method == "energy":
+        s = solver_options["s"]
+        metrics["energy_s"] = s
+        metrics["energy"] = energy(result.prototypes, s, half_space=solver_options["half_space"],
+                                   angular=solver_options["angular"])
+        result.metadata.update({"energy_s": s, "energy": metrics["energy"]})
+    save_result(result, out, force=force)
+    report = solve_summary(result, metrics)
+    if as_json:
+        echo_json({"out": str(out), **report})
+    else:
+        print_summary(report, out)
+
+
+def _need_names():
+    fail("--word-vectors and --hierarchy need --names")
