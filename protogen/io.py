@@ -62,7 +62,7 @@ def atomic_path(path, *, force: bool = False):
     so nothing already on disk is lost or half-written.
     """
     path = check_writable(path, force=force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
