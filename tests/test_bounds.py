@@ -1,0 +1,113 @@
+"""Upper bounds on the Tammes problem against closed forms, known tight cases and the table."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import eval_chebyt, eval_gegenbauer, eval_legendre
+
+from protogen import bounds
+from protogen.bench import load_table
+from protogen.errors import InputError
+from protogen.solvers.closed_form import cross_polytope, simplex
+from protogen.sphere import min_angle_deg
+
+ICOSAHEDRON_DEG = math.degrees(math.atan(2.0))  # arccos(1/sqrt 5) = 63.4349488...
+
+
+def test_simplex_bound_is_the_regular_simplex_angle():
+    for num in range(2, 12):
+        expected = math.degrees(math.acos(-1.0 / (num - 1)))
+        assert bounds.simplex_bound_deg(num) == pytest.approx(expected, abs=1e-12)
+        # An actual simplex (built independently by QR) attains it.
+        assert min_angle_deg(simplex(num, num + 2)) == pytest.approx(expected, abs=1e-9)
+    assert bounds.simplex_bound_deg(4) == pytest.approx(109.4712206344907, abs=1e-10)
+
+
+def test_rankin_bound():
+    assert bounds.rankin_bound_deg(4, 3) == (pytest.approx(109.4712206344907), False)
+    assert bounds.rankin_bound_deg(5, 3) == (90.0, False)   # N = D + 2
+    assert bounds.rankin_bound_deg(6, 3) == (90.0, False)   # N = 2D: the octahedron attains 90
+    assert bounds.rankin_bound_deg(7, 3) == (90.0, True)    # N = 2D + 1: strictly below 90
+    assert bounds.rankin_bound_deg(100, 50) == (90.0, False)
+    assert bounds.rankin_bound_deg(101, 50) == (90.0, True)
+    # The cross-polytope attains 90 degrees for every D + 2 <= N <= 2D.
+    for dim in (3, 4, 7):
+        for num in range(dim + 2, 2 * dim + 1):
+            assert min_angle_deg(cross_polytope(num, dim)) == pytest.approx(90.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("num, expected", [
+    (3, 120.0), (4, math.degrees(math.acos(-1 / 3))), (6, 90.0), (12, ICOSAHEDRON_DEG)])
+def test_fejes_toth_tight_cases(num, expected):
+    assert bounds.fejes_toth_bound_deg(num) == pytest.approx(expected, abs=1e-9)
+
+
+def test_fejes_toth_formula_and_not_tight_elsewhere():
+    # Hand evaluation of d^2 <= 4 - csc^2(pi N / (6 (N - 2))) at N = 5: omega = 5 pi / 18.
+    d2 = 4 - 1 / math.sin(5 * math.pi / 18) ** 2
+    assert bounds.fejes_toth_bound_deg(5) == pytest.approx(
+        math.degrees(2 * math.asin(math.sqrt(d2) / 2)), abs=1e-9)
+    assert bounds.fejes_toth_bound_deg(5) > 90.0 + 1.0  # the optimum (90) is well below
+    values = [bounds.fejes_toth_bound_deg(n) for n in range(3, 200)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    with pytest.raises(InputError):
+        bounds.fejes_toth_bound_deg(12, 4)
+
+
+def test_gegenbauer_matrix_matches_scipy():
+    t = np.linspace(-1, 1, 41)
+    g3 = bounds.gegenbauer_matrix(8, 3, t)
+    g2 = bounds.gegenbauer_matrix(8, 2, t)
+    g6 = bounds.gegenbauer_matrix(8, 6, t)
+    for k in range(9):
+        np.testing.assert_allclose(g3[:, k], eval_legendre(k, t), atol=1e-12)
+        np.testing.assert_allclose(g2[:, k], eval_chebyt(k, t), atol=1e-12)
+        lam = (6 - 2) / 2
+        np.testing.assert_allclose(g6[:, k], eval_gegenbauer(k, lam, t)
+                                   / eval_gegenbauer(k, lam, 1.0), atol=1e-12)
+
+
+@pytest.mark.parametrize("num, dim, optimum, tol", [
+    (12, 3, ICOSAHEDRON_DEG, 1e-4),                      # icosahedron
+    (120, 4, 36.0, 5e-4),                                # 600-cell
+    (16, 5, math.degrees(math.acos(1 / 5)), 1e-4),       # 5-demicube
+])
+def test_delsarte_lp_is_tight_where_known(num, dim, optimum, tol):
+    value = bounds.delsarte_lp_bound_deg(num, dim)
+    assert optimum - 1e-7 <= value <= optimum + tol
+
+
+def test_delsarte_lp_below_simplex_and_above_truth():
+    for num, dim in ((7, 3), (13, 3), (10, 4), (24, 4)):
+        lp = bounds.delsarte_lp_bound_deg(num, dim)
+        assert lp <= bounds.simplex_bound_deg(num) + 1e-12
+        assert lp <= 90.0 + 1e-6  # Rankin applies to all of these (N >= D + 2)
+    # N <= D + 1: the simplex bound is attained and the LP reproduces it.
+    assert bounds.delsarte_lp_bound_deg(100, 100) == pytest.approx(
+        math.degrees(math.acos(-1 / 99)), abs=1e-9)
+    # The kissing problem in D = 3: 13 points cannot all be 60 degrees apart, and the LP knows.
+    assert bounds.delsarte_lp_bound_deg(13, 3) < 61.0
+    assert bounds.delsarte_lp_max_points(3, 0.5) < 14  # Delsarte's 13.39...
+
+
+def test_best_upper_bound_is_the_minimum():
+    found = bounds.best_upper_bound_deg(12, 3)
+    assert found["best"] == min(found["simplex"], found["rankin"], found["fejes_toth"],
+                                found["delsarte_lp"])
+    assert found["best"] == pytest.approx(ICOSAHEDRON_DEG, abs=1e-9)  # Fejes Toth is exact here
+    assert "fejes_toth" not in bounds.best_upper_bound_deg(10, 4, lp=False)
+    with pytest.raises(InputError):
+        bounds.best_upper_bound_deg(1, 3)
+
+
+def test_every_table_row_is_below_its_bounds():
+    table = load_table()
+    for (dim, num), row in table.items():
+        cheap = bounds.best_upper_bound_deg(num, dim, lp=False)["best"]
+        assert row.min_angle_deg <= cheap + 1e-7, (dim, num)
+        # The LP bound in its direct form: a code with max cosine s has at most N_max(s)
+        # points, so every tabulated code must satisfy N <= N_max(cos(angle)) (one LP per row).
+        s = math.cos(math.radians(row.min_angle_deg - 1e-7))
+        assert bounds.delsarte_lp_max_points(dim, s, degree=20, grid=600) >= num - 1e-6, \
+            (dim, num)
