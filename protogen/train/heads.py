@@ -1,0 +1,231 @@
+"""Heads: what sits on top of a network's output and turns it into a loss and a prediction.
+
+A head is an ``nn.Module`` with ``forward(features) -> outputs`` (identity for prototype heads:
+the network's output *is* the point compared with the prototypes), ``loss(outputs, targets) ->
+scalar Tensor`` and ``predict(outputs) -> Tensor`` and a ``task`` attribute:
+
+- ``"classification"``: targets and predictions are class indices (LongTensor).
+- ``"regression"``: float values in the data's units.
+- ``"joint"``: ``(labels, values)`` tuples.
+
+Prototypes and regression bounds are buffers: saved in the checkpoint, never trained.
+Classification heads are looked up by ``--loss`` name in :data:`HEADS`; other packages (the
+layers' margin softmax heads) add theirs with :func:`register_head`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from protogen.errors import InputError
+from protogen.train import losses
+
+
+class Head(nn.Module):
+    task = "classification"
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+    def loss(self, outputs, targets) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict(self, outputs):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _as_buffer(array) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float32))
+
+
+class PrototypeHead(Head):
+    """Fixed class prototypes (K, D): loss Eq. (1), prediction Eq. (4)."""
+
+    def __init__(self, prototypes):
+        super().__init__()
+        self.register_buffer("prototypes", _as_buffer(prototypes))
+
+    def loss(self, outputs, labels):
+        return losses.prototype_loss(outputs.float(), self.prototypes, labels)
+
+    def predict(self, outputs):
+        return losses.prototype_predict(outputs.float(), self.prototypes)
+
+
+class SoftmaxHead(Head):
+    """Softmax cross-entropy on learned logits. When the network already outputs K values its
+    last linear layer is the learned head; otherwise a linear layer D → K is added."""
+
+    def __init__(self, in_dim: int, num_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, num_classes) if in_dim != num_classes else None
+
+    def forward(self, features):
+        return features if self.linear is None else self.linear(features)
+
+    def loss(self, outputs, labels):
+        return F.cross_entropy(outputs.float(), labels)
+
+    def predict(self, outputs):
+        return outputs.argmax(dim=1)
+
+
+class NCMHead(Head):
+    """Learnable prototypes, nearest-class-mean style (Deep NCM with mean decay, the baseline of
+    seed 000 §3.1, Fig. 4): each class's prototype is a running mean of its outputs, updated with
+    ``decay`` from every training batch; logits are negative squared Euclidean distances."""
+
+    def __init__(self, in_dim: int, num_classes: int, decay: float = 0.9):
+        super().__init__()
+        self.decay = float(decay)
+        self.register_buffer("means", torch.zeros(num_classes, in_dim))
+        self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
+
+    def _logits(self, outputs):
+        return -torch.cdist(outputs.float(), self.means).pow(2)
+
+    def loss(self, outputs, labels):
+        if self.training:
+            self._update(outputs.detach().float(), labels)
+        return F.cross_entropy(self._logits(outputs), labels)
+
+    @torch.no_grad()
+    def _update(self, outputs, labels):
+        k = self.means.shape[0]
+        counts = torch.bincount(labels, minlength=k).to(outputs.dtype)
+        sums = torch.zeros_like(self.means).index_add_(0, labels, outputs)
+        present = counts > 0
+        batch_means = sums[present] / counts[present, None]
+        old = self.means[present]
+        fresh = ~self.seen[present]
+        new = torch.where(fresh[:, None], batch_means,
+                          self.decay * old + (1 - self.decay) * batch_means)
+        self.means[present] = new
+        self.seen |= present
+
+    def predict(self, outputs):
+        return self._logits(outputs).argmax(dim=1)
+
+
+class RegressionHead(Head):
+    """Two opposite prototypes p_u and p_l = −p_u (Eqs. 6–7); bounds from the training labels."""
+
+    task = "regression"
+
+    def __init__(self, upper_prototype, lower: float, upper: float):
+        super().__init__()
+        if not upper > lower:
+            raise InputError(f"regression needs distinct label bounds, got [{lower}, {upper}]")
+        self.register_buffer("upper_prototype", _as_buffer(upper_prototype))
+        self.register_buffer("bounds", torch.tensor([float(lower), float(upper)],
+                                                    dtype=torch.float64))
+
+    @property
+    def lower(self) -> float:
+        return float(self.bounds[0])
+
+    @property
+    def upper(self) -> float:
+        return float(self.bounds[1])
+
+    def loss(self, outputs, values):
+        return losses.regression_loss(outputs.float(), self.upper_prototype, values.float(),
+                                      self.lower, self.upper)
+
+    def predict(self, outputs):
+        return losses.regression_predict(outputs.float(), self.upper_prototype,
+                                         self.lower, self.upper)
+
+
+class SquaredRegressionHead(Head):
+    """The paper's regression baseline (§3.2): squared loss on labels normalised to [0, 1],
+    predictions clamped to [0, 1] and mapped back. With ``hidden`` the network's D outputs go
+    through one more linear layer to one value ("2D+1D"); without, the network outputs 1."""
+
+    task = "regression"
+
+    def __init__(self, in_dim: int, lower: float, upper: float, hidden: bool = False):
+        super().__init__()
+        if not upper > lower:
+            raise InputError(f"regression needs distinct label bounds, got [{lower}, {upper}]")
+        if not hidden and in_dim != 1:
+            raise InputError(f"the squared-loss baseline without a hidden layer has 1 output, "
+                             f"not {in_dim}")
+        self.linear = nn.Linear(in_dim, 1) if hidden else None
+        self.register_buffer("bounds", torch.tensor([float(lower), float(upper)],
+                                                    dtype=torch.float64))
+
+    def forward(self, features):
+        return features if self.linear is None else self.linear(features)
+
+    def loss(self, outputs, values):
+        lo, hi = float(self.bounds[0]), float(self.bounds[1])
+        return losses.squared_regression_loss(outputs.float(), values.float(), lo, hi)
+
+    def predict(self, outputs):
+        lo, hi = float(self.bounds[0]), float(self.bounds[1])
+        return lo + outputs.float().reshape(-1).clamp(0.0, 1.0) * (hi - lo)
+
+
+class JointHead(Head):
+    """Classification and regression in one output space (§2.3): class prototypes and the
+    regression axis p_u lie in orthogonal subspaces; the loss is w_c L_c + w_r L_r."""
+
+    task = "joint"
+
+    def __init__(self, class_prototypes, upper_prototype, lower: float, upper: float,
+                 weights=(1.0, 1.0)):
+        super().__init__()
+        self.classes = PrototypeHead(class_prototypes)
+        self.regression = RegressionHead(upper_prototype, lower, upper)
+        self.weights = (float(weights[0]), float(weights[1]))
+
+    def loss(self, outputs, targets):
+        labels, values = targets
+        return (self.weights[0] * self.classes.loss(outputs, labels)
+                + self.weights[1] * self.regression.loss(outputs, values))
+
+    def predict(self, outputs):
+        return self.classes.predict(outputs), self.regression.predict(outputs)
+
+
+def joint_prototypes(class_prototypes) -> tuple[np.ndarray, np.ndarray]:
+    """Embed (K, D−1) class prototypes into D dimensions with the regression axis last.
+
+    Class prototype k becomes (p_k, 0) and p_u = e_D, so every class prototype is orthogonal to
+    p_u and p_l = −p_u: the paper's rotated-MNIST layout (classes in the (x, y)-plane, regression
+    along z) for any D. Returns ``(classes (K, D), upper (D,))``.
+    """
+    p = np.asarray(class_prototypes, dtype=np.float64)
+    k, d = p.shape
+    classes = np.concatenate([p, np.zeros((k, 1))], axis=1)
+    upper = np.zeros(d + 1)
+    upper[-1] = 1.0
+    return classes, upper
+
+
+# ----------------------------------------------------------------------------- registry
+HeadBuilder = Callable[..., Head]
+HEADS: dict[str, HeadBuilder] = {}
+
+
+def register_head(name: str, builder: HeadBuilder) -> None:
+    """Add a classification head: ``builder(in_dim, num_classes, *, prototypes=None, **options)``."""
+    HEADS[name] = builder
+
+
+def _prototype_builder(in_dim, num_classes, *, prototypes=None, **_):
+    if prototypes is None:
+        raise InputError("the prototype loss needs prototypes (--prototypes FILE|onehot|"
+                         "word-vectors)")
+    return PrototypeHead(prototypes)
+
+
+register_head("prototype", _prototype_builder)
+register_head("softmax", lambda in_dim, num_classes, **_: SoftmaxHead(in_dim, num_classes))
+register_head("ncm", lambda in_dim, num_classes, **_: NCMHead(in_dim, num_classes))
