@@ -120,11 +120,22 @@ def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, m
             regs["hierarchy"] = hierarchy
             regs["hier_metric"] = hier_metric
         mile = _floats(milestones, "--milestones")
+        model_options, head_options = {}, {}
+        if margin is not None:
+            head_options["margin"] = margin
+        if sphere_op:
+            # The operator shapes the SphereConv layers and the W-/GA-Softmax head's logits.
+            if model == "sphere-cnn":
+                model_options["sphere_op"] = sphere_op
+            if loss in ("w-softmax", "ga-softmax"):
+                head_options["operator"] = sphere_op
+            if not (model_options or "operator" in head_options):
+                raise InputError("--sphere-op applies to --model sphere-cnn and --loss "
+                                 "w-softmax/ga-softmax")
         config = TrainConfig(
             prototypes=prototypes, dataset=dataset, task=task, loss=loss, dim=dim,
             hidden=hidden, joint_weights=tuple(_floats(joint_weights, "--joint-weights", 2)),
-            model=model, model_options={"sphere_op": sphere_op} if sphere_op else {},
-            head_options={"margin": margin} if margin is not None else {},
+            model=model, model_options=model_options, head_options=head_options,
             regularizers=regs, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
             lr=lr, momentum=momentum, weight_decay=weight_decay,
             milestones=None if mile is None else [int(m) for m in mile], gamma=gamma, seed=seed,
