@@ -230,7 +230,7 @@ class WSoftmaxHead(nn.Module):
         return max(self.lambda_min, lam)
 
     def logits(self, x, targets=None):
-        x = x.float()
+        x = x.to(self.weight.dtype)
         cos = self.cosines(x)
         norm = x.norm(dim=1, keepdim=True)
         out = norm * sphere_g(cos, self.operator, self.k)
