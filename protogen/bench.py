@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from protogen import bounds as _bounds
-from protogen.errors import FileFormatError, InputError
+from protogen.errors import FileFormatError, InputError, ProtogenError
 from protogen.io import atomic_path
 from protogen.sphere import min_angle_deg
 
@@ -194,7 +194,7 @@ def run_case(num: int, dim: int, method: str, *, seed: int = 0, time_limit: floa
         points = result.prototypes
         angle = min_angle_deg(points)
         solver_method = result.method
-    except InputError as exc:  # e.g. closed-form asked where none is optimal: report, go on
+    except ProtogenError as exc:  # e.g. closed-form where none is optimal, too large: go on
         error = str(exc)
     elapsed = time.perf_counter() - start
     best = record.min_angle_deg if record else None
@@ -348,6 +348,7 @@ def plot(results: list[CaseResult], path, *, table=None, lp: bool = True,
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise InputError("--plot needs matplotlib (pip install 'protogen[plot]')") from None
     if not isinstance(table, dict):
@@ -373,6 +374,7 @@ def plot(results: list[CaseResult], path, *, table=None, lp: bool = True,
         if lp:
             ax.plot(ns, [_bounds.delsarte_lp_bound_deg(n, dim) for n in ns], "-.", lw=1,
                     label="Delsarte LP")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"D = {dim}")
         ax.set_xlabel("number of points N")
         ax.set_ylabel("min angle (degrees)")
