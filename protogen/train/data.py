@@ -70,7 +70,14 @@ def _fixed_split(n: int, labels, test_fraction: float = 0.25):
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
-    strat = labels if labels is not None and np.bincount(labels).min() >= 2 else None
+    strat = None
+    if labels is not None:
+        counts = np.bincount(labels)
+        classes = int(np.count_nonzero(counts))
+        n_test = int(np.ceil(test_fraction * n))
+        # sklearn can stratify only with >= 2 examples per class and a class in each part
+        if counts[counts > 0].min() >= 2 and min(n_test, n - n_test) >= classes:
+            strat = labels
     return train_test_split(index, test_size=test_fraction, random_state=SPLIT_SEED,
                             stratify=strat)
 

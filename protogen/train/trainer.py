@@ -679,7 +679,7 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
 
             dist.barrier()
         _log(_format_row(row), d, log if not progress else _tqdm_write(log))
-        report = {"epoch": epoch + 1, **test}
+        report = {"epoch": epoch + 1, "finished": False, **test}
     if (stop_after is None or stop_after >= c.epochs) and (report or start >= c.epochs):
         if not report:
             report = {"epoch": start, **evaluate(net, prep.data.test, info, task, device, d,
@@ -746,6 +746,7 @@ def _save_checkpoint(run_dir, epoch, net, optimizer, scheduler, scaler, c, row) 
 
 def _final_report(test: dict, c: TrainConfig, info: dict, run_dir, device, d: Dist) -> dict:
     rows = read_metrics(run_dir) if d.main else []
+    test = {**test, "finished": True}
     return {"run_dir": str(run_dir), "dataset": c.dataset, "task": c.task, "loss": c.loss,
             "model": c.model, "prototypes": info.get("prototypes", {}).get("source"),
             "out_dim": info["out_dim"], "num_classes": info["num_classes"], "seed": c.seed,
