@@ -1,0 +1,281 @@
+"""The evolutionary solver: kernels against a numpy reference and naive loops, then the EA."""
+
+import time
+
+import numpy as np
+import pytest
+
+from protogen.errors import InputError
+from protogen.solvers import _kernels as kernels
+from protogen.solvers.evolutionary import (
+    _mutation_plan, _Plan, crossover_numpy, evolve, max_cosine_numpy, memetic, mutate_numpy)
+
+
+def _unit_population(rng, size, num, dim):
+    pop = rng.standard_normal((size, num, dim))
+    pop /= np.linalg.norm(pop, axis=2, keepdims=True)
+    return np.ascontiguousarray(pop, dtype=np.float32)
+
+
+def _naive_max_cos(x):
+    x = np.asarray(x, dtype=np.float64)
+    best = -2.0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            best = max(best, float(np.dot(x[i], x[j]) / np.linalg.norm(x[i]) /
+                                   np.linalg.norm(x[j])))
+    return best
+
+
+def _plan(rng, pop, n, opp, rate):
+    size, num, dim = pop.shape
+    pairs = rng.integers(0, size, (n // opp + 1, 2))
+    return _Plan(rng, pairs, 0, n, opp, num, dim, rate)
+
+
+def _numba_offspring(pop, plan, which):
+    out = np.empty((which.size,) + pop.shape[1:], np.float32)
+    kernels.crossover(pop, plan.pa, plan.pb, plan.cuts, which, out)
+    kernels.mutate(out, plan.mut_ptr, plan.mut_pos, plan.mut_val, which)
+    return out
+
+
+def test_population_min_angle_kernel_matches_naive_loop():
+    rng = np.random.default_rng(0)
+    pop = _unit_population(rng, 6, 9, 4)
+    out = np.empty(6, np.float32)
+    kernels.population_max_cosine(pop, out)
+    naive = np.array([_naive_max_cos(x) for x in pop])
+    np.testing.assert_allclose(out, naive, atol=2e-6)
+    np.testing.assert_allclose(max_cosine_numpy(pop), naive, atol=2e-6)
+
+
+def test_crossover_takes_rows_from_each_parent():
+    rng = np.random.default_rng(1)
+    pop = _unit_population(rng, 5, 7, 3)
+    plan = _plan(rng, pop, 12, 4, 0.0)
+    which = np.arange(12)
+    out = np.empty((12, 7, 3), np.float32)
+    kernels.crossover(pop, plan.pa, plan.pb, plan.cuts, which, out)
+    for o in range(12):
+        c = plan.cuts[o]
+        assert 1 <= c <= 6
+        expected = np.concatenate([pop[plan.pa[o], :c], pop[plan.pb[o], c:]])
+        np.testing.assert_array_equal(out[o], expected)
+    np.testing.assert_array_equal(crossover_numpy(pop, plan.pa, plan.pb, plan.cuts, which), out)
+
+
+def test_mutation_replaces_coordinates_and_renormalises_rows():
+    rng = np.random.default_rng(2)
+    pop = _unit_population(rng, 4, 6, 5)
+    plan = _plan(rng, pop, 10, 5, 0.15)
+    which = np.arange(10)
+    base = crossover_numpy(pop, plan.pa, plan.pb, plan.cuts, which)
+    got = _numba_offspring(pop, plan, which)
+    ref = mutate_numpy(base.copy(), plan.mut_ptr, plan.mut_pos, plan.mut_val, which)
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    for o in range(10):
+        expected = base[o].astype(np.float64).copy()
+        pos = plan.mut_pos[plan.mut_ptr[o]:plan.mut_ptr[o + 1]]
+        assert np.all(np.diff(pos) > 0)  # sorted, each coordinate at most once
+        expected.reshape(-1)[pos] = plan.mut_val[plan.mut_ptr[o]:plan.mut_ptr[o + 1]]
+        rows = np.unique(pos // 5)
+        expected[rows] /= np.linalg.norm(expected[rows], axis=1, keepdims=True)
+        np.testing.assert_allclose(got[o], expected, atol=1e-6)
+        untouched = np.setdiff1d(np.arange(6), rows)
+        np.testing.assert_array_equal(got[o][untouched], base[o][untouched])
+    assert plan.mut_pos.size > 0 and np.all(np.abs(plan.mut_val) <= 1)
+
+
+def test_mutation_plan_is_a_bernoulli_process():
+    rng = np.random.default_rng(3)
+    n, length, rate = 400, 250, 0.01
+    ptr, pos, val = _mutation_plan(rng, n, length, rate)
+    counts = np.diff(ptr)
+    assert counts.sum() == pos.size == val.size
+    # Binomial(n * length, rate): mean 1000, sd ~31.
+    assert abs(counts.sum() - n * length * rate) < 5 * np.sqrt(n * length * rate)
+    assert abs(counts.var() - length * rate * (1 - rate)) < 0.5
+    assert pos.min() >= 0 and pos.max() < length
+    hist = np.bincount(pos, minlength=length)
+    assert hist.min() >= 0 and hist.max() < 15  # spread over all coordinates
+    assert _mutation_plan(rng, 5, 10, 0.0)[1].size == 0
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.01, 0.2])
+def test_fused_offspring_score_matches_reference(rate):
+    rng = np.random.default_rng(4)
+    pop = _unit_population(rng, 10, 11, 6)
+    plan = _plan(rng, pop, 60, 15, rate)
+    pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
+    out = np.empty(plan.n, np.float32)
+    kernels.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
+                            plan.mut_pos, plan.mut_val, out)
+    materialised = mutate_numpy(
+        crossover_numpy(pop, plan.pa, plan.pb, plan.cuts, np.arange(plan.n)),
+        plan.mut_ptr, plan.mut_pos, plan.mut_val, np.arange(plan.n))
+    np.testing.assert_allclose(out, max_cosine_numpy(materialised), atol=2e-6)
+    naive = [_naive_max_cos(x) for x in materialised[:15]]
+    np.testing.assert_allclose(out[:15], naive, atol=2e-6)
+
+
+def test_fused_score_with_arbitrary_tasks_and_orientations():
+    # Parents change inside a task and appear in both orders: the pair cache must follow.
+    rng = np.random.default_rng(5)
+    pop = _unit_population(rng, 6, 8, 4)
+    plan = _plan(rng, pop, 40, 40, 0.1)
+    plan.pa = rng.integers(0, 6, 40)
+    plan.pb = rng.integers(0, 6, 40)
+    plan.tasks = np.array([0, 7, 33, 40])
+    pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
+    out = np.empty(40, np.float32)
+    kernels.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
+                            plan.mut_pos, plan.mut_val, out)
+    ref = max_cosine_numpy(_numba_offspring(pop, plan, np.arange(40)))
+    np.testing.assert_allclose(out, ref, atol=2e-6)
+
+
+SMALL = dict(population=30, generations=12, offspring_per_pair=10, parent_fraction=0.4,
+             progress=False)
+
+
+def test_best_fitness_never_decreases_and_result_is_consistent():
+    res = evolve(8, 3, seed=1, **SMALL)
+    hist = np.array(res.history)
+    assert res.method == "evolutionary" and len(hist) == 12
+    assert np.all(np.diff(hist) >= 0)
+    assert hist[0] >= res.metadata["initial_best_fitness"]
+    assert res.prototypes.shape == (8, 3)
+    np.testing.assert_allclose(np.linalg.norm(res.prototypes, axis=1), 1.0, atol=1e-12)
+    angle = np.degrees(np.arccos(_naive_max_cos(res.prototypes)))
+    assert angle == pytest.approx(hist[-1], abs=1e-3)
+    assert res.params["population"] == 30 and res.params["mutation_rate"] == 0.01
+    assert res.params["seed"] == 1 and res.seed == 1
+
+
+def test_ea_beats_the_same_number_of_random_samples():
+    num, dim = 8, 3
+    res = evolve(num, dim, seed=2, **SMALL)
+    pairs = int(0.4 * 30) // 2
+    samples = 30 + 12 * pairs * 10
+    rng = np.random.default_rng(12345)
+    sets = rng.standard_normal((samples, num, dim))
+    sets /= np.linalg.norm(sets, axis=2, keepdims=True)
+    best_random = np.degrees(np.arccos(max_cosine_numpy(sets.astype(np.float32)).min()))
+    assert res.history[-1] > best_random + 1.0
+
+
+def test_same_seed_same_result_and_numpy_backend_agrees():
+    a = evolve(7, 4, seed=3, **SMALL)
+    b = evolve(7, 4, seed=3, **SMALL)
+    c = evolve(7, 4, seed=4, **SMALL)
+    np.testing.assert_array_equal(a.prototypes, b.prototypes)
+    assert a.history == b.history
+    assert not np.array_equal(a.prototypes, c.prototypes)
+    # Same draws, same math: the reference follows the kernels until float32 round-off flips
+    # a selection (after many generations), so compare a short run.
+    short = dict(SMALL, generations=4)
+    ref = evolve(7, 4, seed=3, backend="numpy", **short)
+    fast = evolve(7, 4, seed=3, **short)
+    np.testing.assert_allclose(ref.history, fast.history, atol=1e-3)
+    np.testing.assert_allclose(ref.prototypes, fast.prototypes, atol=1e-5)
+
+
+def test_chunk_size_does_not_change_the_math_only_the_draw_order():
+    res = evolve(6, 3, seed=5, chunk_size=7, **SMALL)
+    assert np.all(np.diff(res.history) >= 0) and res.params["chunk_size"] == 7
+
+
+def test_extra_fitness_hook_is_called_and_steers_the_search():
+    calls = []
+
+    def reward_first_coordinate(batch):
+        calls.append(batch.shape)
+        return 200.0 * batch[:, 0, 0]
+
+    plain = evolve(6, 3, seed=6, **SMALL)
+    steered = evolve(6, 3, seed=6, extra_fitness=reward_first_coordinate, **SMALL)
+    assert calls and all(s[1:] == (6, 3) for s in calls)
+    assert steered.prototypes[0, 0] > 0.95
+    assert steered.prototypes[0, 0] > plain.prototypes[0, 0]
+    assert steered.params["extra_fitness"] is True
+
+    with pytest.raises(InputError):
+        evolve(6, 3, seed=6, extra_fitness=lambda b: np.zeros(3), **SMALL)
+
+
+def test_init_seeds_the_population():
+    rng = np.random.default_rng(7)
+    init = rng.standard_normal((6, 4))
+    res = evolve(6, 4, seed=0, init=init, init_noise=0.0, generations=0, population=10,
+                 progress=False)
+    np.testing.assert_allclose(res.prototypes, init / np.linalg.norm(init, axis=1)[:, None],
+                               atol=1e-6)
+    with pytest.raises(InputError):
+        evolve(6, 4, init=np.ones((5, 4)), **SMALL)
+
+
+def test_time_limit_is_respected():
+    start = time.perf_counter()
+    res = evolve(20, 5, seed=0, population=200, generations=10**6, offspring_per_pair=50,
+                 time_limit=0.5, progress=False)
+    assert time.perf_counter() - start < 3.0
+    assert res.metadata["stopped_early"] is True
+    assert res.metadata["generations_run"] == len(res.history) < 10**6
+    assert res.params["time_limit"] == 0.5
+
+
+@pytest.mark.parametrize("bad", [
+    dict(population=1), dict(population=2.5), dict(generations=-1),
+    dict(parent_fraction=0.0), dict(parent_fraction=1.5), dict(parent_fraction=0.01),
+    dict(offspring_per_pair=0), dict(mutation_rate=-0.1), dict(mutation_rate=2.0),
+    dict(chunk_size=0), dict(time_limit=0), dict(init_noise=-1.0), dict(backend="cuda"),
+])
+def test_bad_parameters_raise_input_error(bad):
+    kwargs = dict(SMALL)
+    kwargs.update(bad)
+    with pytest.raises(InputError):
+        evolve(5, 3, **kwargs)
+
+
+@pytest.mark.parametrize("num, dim", [(1, 3), (5, 1)])
+def test_bad_sizes_raise_input_error(num, dim):
+    with pytest.raises(InputError):
+        evolve(num, dim, **SMALL)
+
+
+MEMETIC = dict(population=20, generations=6, offspring_per_pair=5, polish_every=2,
+               polish_iterations=3, final_polish_rounds=3, progress=False)
+
+
+def test_memetic_improves_on_the_plain_ea_with_the_same_ea_settings():
+    ea_only = dict(MEMETIC)
+    for key in ("polish_every", "polish_iterations", "final_polish_rounds"):
+        ea_only.pop(key)
+    plain = evolve(12, 4, seed=0, **ea_only)
+    res = memetic(12, 4, seed=0, **MEMETIC)
+    assert res.method == "memetic"
+    angle = np.degrees(np.arccos(_naive_max_cos(res.prototypes)))
+    plain_angle = np.degrees(np.arccos(_naive_max_cos(plain.prototypes)))
+    assert angle > plain_angle + 1.0
+    assert np.all(np.diff(res.history) >= 0)
+    assert res.params["polish_iterations"] == 3 and res.params["population"] == 20
+    np.testing.assert_allclose(np.linalg.norm(res.prototypes, axis=1), 1.0, atol=1e-12)
+
+
+def test_memetic_without_polish_is_the_ea():
+    ea_only = dict(MEMETIC)
+    for key in ("polish_every", "polish_iterations", "final_polish_rounds"):
+        ea_only.pop(key)
+    plain = evolve(9, 3, seed=1, **ea_only)
+    res = memetic(9, 3, seed=1, **dict(MEMETIC, polish_iterations=0))
+    assert res.history == plain.history
+
+
+def test_memetic_bad_parameters():
+    with pytest.raises(InputError):
+        memetic(9, 3, **dict(MEMETIC, polish_every=0))
+    with pytest.raises(InputError):
+        memetic(9, 3, **dict(MEMETIC, polish_time=-1.0))
+    with pytest.raises(InputError):
+        memetic(9, 3, **dict(MEMETIC, population=1))
