@@ -90,6 +90,9 @@ def test_resume_equals_uninterrupted(tmp_path, kw):
     part = train(cfg, tmp_path / "part", progress=False, log=None, stop_after=1)
     assert part["finished"] is False and part["epoch"] == 1  # interrupted: no final report
     assert not (tmp_path / "part" / "report.json").exists()
+    # a crash after the log line of epoch 2 but before its checkpoint: the line is dropped
+    with open(tmp_path / "part" / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"epoch": 2, "train_loss": -1.0}) + "\n")
     resumed = train(None, tmp_path / "part", resume=True, progress=False, log=None)
     _same_state(load_checkpoint(tmp_path / "full")["net"], load_checkpoint(tmp_path / "part")["net"])
     a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "part")
@@ -102,6 +105,13 @@ def test_resume_equals_uninterrupted(tmp_path, kw):
     assert strip(read_metrics(tmp_path / "full")) == strip(read_metrics(tmp_path / "part"))
     assert resumed["accuracy"] == full["accuracy"]
     assert resumed["confusion_matrix"] == full["confusion_matrix"]
+
+
+def test_worker_processes_give_the_same_run(tmp_path):
+    cfg = _small(prototypes="onehot", epochs=1)
+    train(cfg, tmp_path / "w0", progress=False, log=None)
+    train(TrainConfig(**{**cfg.__dict__, "workers": 2}), tmp_path / "w2", progress=False, log=None)
+    _same_state(load_checkpoint(tmp_path / "w0")["net"], load_checkpoint(tmp_path / "w2")["net"])
 
 
 def _free_port() -> int:
@@ -159,6 +169,10 @@ def test_joint_and_regression_runs_report_mae(run, tmp_path):
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output)
     assert "accuracy" not in rep and 0 <= rep["mae"] <= 180
+    pytest.importorskip("matplotlib")
+    r = run("plot", "joint")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "joint" / "outputs.png").stat().st_size > 1000
     cfg = json.loads((tmp_path / "reg" / "config.json").read_text())
     lo, hi = cfg["resolved"]["bounds"]
     assert 0 <= lo < hi <= 180  # bounds from the training labels, saved with the run
