@@ -351,6 +351,10 @@ def prepare(c: TrainConfig, *, data: DataSet | None = None, info: dict | None = 
                              f"the run was trained on {tuple(info['input_shape'])}")
         if k is not None and c.task != "regression":
             _check_labels(data, k)
+            saved = info.get("class_names")
+            if data.class_names and saved and list(data.class_names) != list(saved):
+                raise InputError(f"data set {data.name!r} has classes {data.class_names[:3]}..., "
+                                 f"the run was trained on {saved[:3]}...")
     head, out_dim = _build_head(c, protos, k, bounds)
     model = _build_model(c, data.input_shape, out_dim)
     with torch.no_grad():
@@ -624,9 +628,10 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
         t0 = time.perf_counter()
         batches = epoch_batches(len(prep.data.train), c.batch_size, c.seed, epoch, d)
         loader = _loader(prep.data.train, info, batches, workers, pin)
-        sums = torch.zeros(4, dtype=torch.float64)  # loss·n, correct, |error|, n
+        # loss·n, correct, |error|, n: kept on the device so steps do not wait for the GPU
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
         bar = _bar(loader, progress and d.main, f"epoch {epoch + 1}/{c.epochs}")
-        for x, labels, values in bar:
+        for step, (x, labels, values) in enumerate(bar):
             x = x.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             values = values.to(device, non_blocking=True)
@@ -641,23 +646,23 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
             scaler.step(optimizer)
             scaler.update()
             with torch.no_grad():
-                n = len(x)
                 pred = net.head.predict(outputs.detach().float())
-                correct = err = 0.0
+                sums[0] += loss.detach().double() * len(x)
+                sums[3] += len(x)
                 if task == "classification":
-                    correct = float((pred == labels).sum())
+                    sums[1] += (pred == labels).sum()
                 elif task == "regression":
-                    err = float((pred - values).abs().sum())
+                    sums[2] += (pred - values).abs().sum().double()
                 else:
-                    correct = float((pred[0] == labels).sum())
-                    err = float((pred[1] - values).abs().sum())
-                sums += torch.tensor([float(loss) * n, correct, err, n], dtype=torch.float64)
-            if hasattr(bar, "set_postfix"):
+                    sums[1] += (pred[0] == labels).sum()
+                    sums[2] += (pred[1] - values).abs().sum().double()
+            if hasattr(bar, "set_postfix") and step % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
         train_time = time.perf_counter() - t0
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         _all_reduce(sums, d)
+        sums = sums.cpu()
         test = evaluate(net, prep.data.test, info, task, device, d, batch_size=c.eval_batch_size,
                         amp=c.amp)
         n_seen = float(sums[3])
