@@ -34,16 +34,5 @@ def main():
     """Hyperspherical prototypes: solve, store, benchmark and train with them."""
 
 
-def _register():
-    # Imported here so that `protogen --help` lists every command; each module adds its own.
-    from protogen.cli import solve, files  # noqa: F401
-
-    for name in ("bench", "train"):
-        try:
-            __import__(f"protogen.cli.{name}")
-        except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent
-            if exc.name != f"protogen.cli.{name}":
-                raise
-
-
-_register()
+# Each command module adds its commands to the group on import.
+from protogen.cli import bench, files, solve, train  # noqa: E402,F401
