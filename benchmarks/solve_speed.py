@@ -1,0 +1,178 @@
+"""Solver speed and quality: writes the ``solve_speed`` section of benchmarks/RESULTS.md.
+
+(a) the numba EA against the numpy reference EA on one configuration, time per generation;
+(b) gradient / hpn-sgd / memetic / evolutionary through ``protogen.solvers.solve`` at K=100,
+    D in {10, 25, 50}: minimum angle and wall time (the EA under a time limit, said in the table);
+(c) one run of HPN's full configuration (K=100, D=25, population 3000, 300 generations) if
+    ``python benchmarks/solve_speed.py --paper`` has written benchmarks/solve_speed_paper.json
+    (run it in the background: ``nohup python benchmarks/solve_speed.py --paper &``).
+
+Usage: ``python benchmarks/solve_speed.py [--ea-limit SECONDS] [--dims 10 25 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+PAPER_JSON = HERE / "solve_speed_paper.json"
+BEGIN, END = "<!-- BEGIN solve_speed -->", "<!-- END solve_speed -->"
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                     if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def load() -> str:
+    try:
+        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
+def write_section(text: str) -> None:
+    """Replace the solve_speed marker section of RESULTS.md atomically."""
+    old = RESULTS.read_text()
+    start, stop = old.index(BEGIN) + len(BEGIN), old.index(END)
+    new = old[:start] + "\n" + text.rstrip() + "\n" + old[stop:]
+    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new)
+    os.replace(tmp, RESULTS)
+
+
+def backend_speed(num, dim, population, generations):
+    """Seconds per generation of the numba and numpy EA on the same configuration and seed."""
+    from protogen.solvers.evolutionary import evolve
+
+    evolve(6, 3, population=10, generations=1, offspring_per_pair=5, progress=False)  # compile
+    rows = {}
+    for backend in ("numba", "numpy"):
+        res = evolve(num, dim, seed=0, population=population, generations=generations,
+                     backend=backend, progress=False)
+        rows[backend] = (res.elapsed_s / generations, res.history[-1])
+    return rows
+
+
+def compare_methods(dims, ea_limit, num=100):
+    from protogen.solvers import solve
+    from protogen.sphere import min_angle_deg
+
+    solve(6, 3, method="evolutionary", population=10, generations=1, offspring_per_pair=5,
+          progress=False)  # compile the kernels outside the timings
+    rows = []
+    for dim in dims:
+        for method, opts in (("gradient", {}), ("hpn-sgd", {}), ("memetic", {}),
+                             ("evolutionary", {"time_limit": ea_limit})):
+            start = time.perf_counter()
+            res = solve(num, dim, method=method, seed=0, progress=False, **opts)
+            took = time.perf_counter() - start
+            note = ""
+            if method == "evolutionary":
+                gens = res.metadata.get("generations_run")
+                note = f"paper config, stopped by {ea_limit:g} s limit after {gens} generations"
+            elif method == "memetic":
+                note = (f"pop {res.params['population']}, {res.params['generations']} gen, "
+                        f"polish <= {res.params['polish_time']:g} s")
+            rows.append((dim, method, min_angle_deg(res.prototypes), took, note))
+            print(f"K={num} D={dim:3d} {method:13s} {rows[-1][2]:8.3f} deg {took:8.1f} s {note}",
+                  flush=True)
+    return rows
+
+
+def paper_run():
+    """HPN's full configuration at K=100, D=25; progress saved to PAPER_JSON every generation."""
+    from protogen.solvers.evolutionary import _Evolution
+
+    state = _Evolution(100, 25, seed=0, population=3000, parent_fraction=0.3,
+                       offspring_per_pair=300, mutation_rate=0.01, chunk_size=None, init=None,
+                       init_noise=0.1, extra_fitness=None, backend="numba")
+    start = time.perf_counter()
+    record = {"command": "python benchmarks/solve_speed.py --paper", "machine": machine(),
+              "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "generations_done": 0, "history": [], "load_start": load()}
+    for gen in range(300):
+        state.step()
+        record["generations_done"] = gen + 1
+        record["history"].append(state.best[1])
+        record["elapsed_s"] = time.perf_counter() - start
+        record["load_now"] = load()
+        tmp = PAPER_JSON.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, PAPER_JSON)
+        print(f"gen {gen + 1}: best {state.best[1]:.3f} deg, {record['elapsed_s']:.0f} s",
+              flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paper", action="store_true", help="run the full paper configuration")
+    parser.add_argument("--ea-limit", type=float, default=60.0)
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--speed-population", type=int, default=300)
+    parser.add_argument("--speed-generations", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.paper:
+        paper_run()
+        return
+
+    command = "python benchmarks/solve_speed.py " + " ".join(argv if argv is not None
+                                                            else sys.argv[1:])
+    load_start = load()
+    speed = backend_speed(100, 25, args.speed_population, args.speed_generations)
+    rows = compare_methods(args.dims, args.ea_limit)
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    pairs = int(0.3 * args.speed_population) // 2
+    lines = [
+        "## Solver speed (`benchmarks/solve_speed.py`)", "",
+        f"Date: {date}. Machine: {machine()}. Command: `{command.strip()}`.",
+        f"The cores were shared with other engineers' jobs while measuring (load average "
+        f"{load_start} at the start, {load()} at the end), so absolute times are inflated and "
+        "noisy; the two backends in (a) ran back to back in one process.", "",
+        f"(a) EA backends, K=100, D=25, population {args.speed_population}, {pairs} pairs x 300 "
+        f"offspring = {pairs * 300} offspring per generation, {args.speed_generations} "
+        "generations, same seed:", "",
+        "| backend | s / generation | best angle (deg) |", "|---|---|---|",
+    ]
+    for name, (sec, best) in speed.items():
+        lines.append(f"| {name} | {sec:.3f} | {best:.3f} |")
+    lines.append(f"\nnumba is **{speed['numpy'][0] / speed['numba'][0]:.1f}x** faster than the "
+                 "numpy reference.\n")
+    lines += [f"(b) Methods through `solve()`, K=100, seed 0 (EA: HPN's configuration with a "
+              f"{args.ea_limit:g} s time limit):", "",
+              "| D | method | min angle (deg) | time (s) | note |", "|---|---|---|---|---|"]
+    for dim, method, angle, took, note in rows:
+        lines.append(f"| {dim} | {method} | {angle:.3f} | {took:.1f} | {note} |")
+    if PAPER_JSON.exists():
+        rec = json.loads(PAPER_JSON.read_text())
+        done = rec["generations_done"]
+        lines += ["", f"(c) HPN's full EA configuration, K=100, D=25, population 3000, 450 pairs "
+                  f"x 300 offspring (`{rec['command']}`, started {rec['started']}): "
+                  f"{done} of 300 generations in {rec['elapsed_s']:.0f} s "
+                  f"({rec['elapsed_s'] / done:.2f} s per generation), best min angle "
+                  f"{rec['history'][-1]:.3f} deg. Load average at start {rec['load_start']}, "
+                  f"last {rec['load_now']} (2 cores shared)."]
+    write_section("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
