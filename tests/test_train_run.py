@@ -63,6 +63,12 @@ def test_new_user_flow_digits_90_percent_in_a_minute(run, tmp_path):
     assert ev["accuracy"] == report["accuracy"]
     assert ev["confusion_matrix"] == report["confusion_matrix"]
     assert np.trace(np.array(ev["confusion_matrix"])) == round(ev["accuracy"] * ev["examples"])
+    # another data set with the same inputs and classes: rotated digits are harder
+    r = run("evaluate", "run", "--dataset", "rotated-digits", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["accuracy"] < report["accuracy"]
+    one_line_error(run("evaluate", "run", "--dataset", "rotated-mnist", "--limit-test", 10),
+                   "inputs of shape")
     pytest.importorskip("matplotlib")
     r = run("plot", "run")
     assert r.exit_code == 0, r.output
@@ -176,6 +182,18 @@ def test_joint_and_regression_runs_report_mae(run, tmp_path):
     cfg = json.loads((tmp_path / "reg" / "config.json").read_text())
     lo, hi = cfg["resolved"]["bounds"]
     assert 0 <= lo < hi <= 180  # bounds from the training labels, saved with the run
+
+
+def test_layers_plug_in_through_registries_and_regularizers(run, tmp_path):
+    pytest.importorskip("protogen.layers")
+    r = run("train", "--model", "sphere-cnn", "--sphere-op", "cosine", "--loss", "ga-softmax",
+            "--margin", 2, "--dim", 10, "--mhe", "s=2,hidden=1,output=1", "--orth", 0.01,
+            "--epochs", 1, "--limit-train", 64, "--limit-test", 50, "--threads", 1, "--quiet",
+            "--out", "layers", "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["model"] == "sphere-cnn" and rep["loss"] == "ga-softmax" and rep["examples"] == 50
+    one_line_error(run("train", "--sphere-op", "cosine", "--out", "x"), "--sphere-op applies")
 
 
 def test_bad_inputs_one_line_exit_2_nothing_lost(run, tmp_path):
