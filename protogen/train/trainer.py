@@ -152,6 +152,9 @@ def init_distributed(device_name: str) -> Dist:
 
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        # Each rank owns one GPU; NCCL's communicators use the current device.
+        torch.cuda.set_device(local % torch.cuda.device_count())
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Dist(rank, world, local)
