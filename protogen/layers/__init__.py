@@ -52,7 +52,7 @@ def hidden_layers(model: nn.Module, exclude: nn.Module | None = None) -> list[nn
 
 def build_regularizers(model: nn.Module, *, mhe=None, orth: float = 0.0, hierarchy=None,
                        hier_metric: str = "gm", class_names=None, head=None,
-                       hier_weight: float = 0.1, hier_constraint: float = 1.0,
+                       hier_weight: float = 0.1, hier_constraint: float = 0.1,
                        ) -> list[Callable[[], torch.Tensor]]:
     """Regularisers for ``model`` (+ ``head``), each a callable ``() -> scalar Tensor`` to add
     to the loss at every step.

@@ -293,7 +293,7 @@ class HierarchyRegularizer:
     :class:`HierarchicalLinear`)."""
 
     def __init__(self, layer, group_ids, *, metric: str = "gm", weight: float = 0.1,
-                 constraint_weight: float = 1.0):
+                 constraint_weight: float = 0.1):
         if metric not in METRICS:
             raise InputError(f"unknown hierarchy metric {metric!r} (choose from "
                              f"{', '.join(METRICS)})")

@@ -1,0 +1,270 @@
+"""SphereNet, MHE and hierarchical regularisation in the trainer; writes the ``layers`` section of
+RESULTS.md.
+
+    python benchmarks/layers.py                      # all parts, 3 seeds (about 15 min on 2 cores)
+    python benchmarks/layers.py --parts sphere --repeats 2 --epochs 6 --no-write
+
+Parts (same seeds, same data order, same optimiser for every variant of a part):
+
+- ``sphere``: scikit-learn digits (8×8, 1347 train / 450 test), the ``sphere-cnn`` network
+  (3 stages 16/32/64 of 3×3 convolutions + BatchNorm + ReLU, then a linear layer to 10
+  features). Plain convolution + softmax vs SphereConv operators with the cosine W-Softmax head,
+  and sigmoid(0.3) SphereConv with GA-Softmax (m = 4). Test accuracy after the last epoch and
+  the first epoch at which test accuracy reaches ``--target`` (seed 001 claims faster
+  convergence).
+- ``mhe``: the same plain CNN + softmax without and with MHE (seed 002 defaults: s = 2,
+  half-space in hidden layers λ_h = 1, output λ_o = 1), trained on a 300-example subset of
+  digits where regularisation has a chance to matter.
+- ``hier``: a generated data set with a real two-level hierarchy: 4 super-classes × 5
+  sub-classes; every super-class has a random centre in 64-d, its sub-classes a centre near it
+  (spread 0.6 of the super-class spread), examples are sub-class centre + noise, shaped 1×8×8.
+  30 training and 100 test examples per class. An MLP + softmax without and with the
+  hierarchical regulariser (seed 003, metric gm, λ = 0.1) on its classifier.
+
+Per-epoch test accuracies come from each run's metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+RAW = HERE / "results" / "layers.json"
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                      if line.startswith("Model name")), platform.processor())
+    except (OSError, subprocess.SubprocessError):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def hierarchical_data(seed: int = 0, supers: int = 4, subs: int = 5, train_per: int = 30,
+                      test_per: int = 100, dim: int = 64):
+    from protogen.train.data import DataSet, Split
+
+    rng = np.random.default_rng(seed)
+    super_c = rng.standard_normal((supers, dim)) * 1.0
+    centres, names, hierarchy = [], [], {}
+    for g in range(supers):
+        hierarchy[f"super{g}"] = []
+        for s in range(subs):
+            centres.append(super_c[g] + 0.6 * rng.standard_normal(dim))
+            names.append(f"g{g}s{s}")
+            hierarchy[f"super{g}"].append(names[-1])
+    centres = np.array(centres)
+
+    def split(per):
+        y = np.repeat(np.arange(len(centres)), per)
+        x = centres[y] + 1.2 * rng.standard_normal((len(y), dim))
+        return Split(x.reshape(-1, 1, 8, 8).astype(np.float32), y.astype(np.int64))
+
+    train, test = split(train_per), split(test_per)
+    return DataSet("hier-synthetic", train, test, names, len(names)), hierarchy
+
+
+def run(config_kwargs: dict, data=None) -> list[float]:
+    from protogen.train.trainer import TrainConfig, read_metrics, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(**config_kwargs)
+        train(cfg, Path(tmp) / "run", progress=False, log=None, data=data)
+        return [float(r["test_accuracy"]) for r in read_metrics(Path(tmp) / "run")]
+
+
+def summarise(curves: list[list[float]], target: float) -> dict:
+    finals = [c[-1] for c in curves]
+    reach = [next((i + 1 for i, a in enumerate(c) if a >= target), None) for c in curves]
+    got = [r for r in reach if r is not None]
+    return {"final_mean": float(np.mean(finals)), "final_std": float(np.std(finals)),
+            "reach_mean": float(np.mean(got)) if got else None,
+            "reach_std": float(np.std(got)) if got else None,
+            "reached": len(got), "runs": len(curves), "curves": curves}
+
+
+def part_sphere(seeds, epochs, target):
+    from protogen.train.data import load_dataset
+
+    data = load_dataset("digits")
+    base = dict(dataset="digits", model="sphere-cnn", epochs=epochs, optimizer="adam",
+                batch_size=64, device="cpu", threads=1)
+    variants = [
+        ("plain conv + softmax", dict(loss="softmax", model_options={"sphere_op": "none"})),
+        ("cosine SphereConv + cosine W-Softmax",
+         dict(loss="w-softmax", model_options={"sphere_op": "cosine"})),
+        ("linear SphereConv + cosine W-Softmax",
+         dict(loss="w-softmax", model_options={"sphere_op": "linear"})),
+        ("sigmoid(0.3) SphereConv + cosine W-Softmax",
+         dict(loss="w-softmax", model_options={"sphere_op": "sigmoid", "k": 0.3})),
+        ("learnable sigmoid SphereConv + cosine W-Softmax",
+         dict(loss="w-softmax", model_options={"sphere_op": "learnable-sigmoid"})),
+        ("sigmoid(0.3) SphereConv + GA-Softmax m=4",
+         dict(loss="ga-softmax", head_options={"margin": 4.0},
+              model_options={"sphere_op": "sigmoid", "k": 0.3})),
+        ("cosine SphereConv + softmax + orth 1e-3",
+         dict(loss="softmax", model_options={"sphere_op": "cosine"},
+              regularizers={"orth": 1e-3})),
+    ]
+    out = {}
+    for name, extra in variants:
+        curves = [run({**base, **extra, "seed": s}, data) for s in seeds]
+        out[name] = summarise(curves, target)
+        print(f"  {name}: {out[name]['final_mean']:.4f} ± {out[name]['final_std']:.4f}",
+              flush=True)
+    return out
+
+
+def part_mhe(seeds, epochs, target):
+    from protogen.train.data import load_dataset
+
+    base = dict(dataset="digits", model="sphere-cnn", loss="softmax", epochs=epochs,
+                optimizer="sgd", lr=0.05, batch_size=32, device="cpu", threads=1,
+                model_options={"sphere_op": "none"})
+    variants = [("without MHE", {}),
+                ("MHE s=2, half-space hidden λ_h=1, output λ_o=1",
+                 {"regularizers": {"mhe": "s=2,hidden=1,output=1,half-space"}}),
+                ("MHE s=2, full space hidden λ_h=10, output λ_o=1",
+                 {"regularizers": {"mhe": "s=2,hidden=10,output=1"}})]
+    out = {}
+    for name, extra in variants:
+        curves = []
+        for s in seeds:
+            data = load_dataset("digits", seed=0, limit_train=300)
+            curves.append(run({**base, **extra, "seed": s}, data))
+        out[name] = summarise(curves, target)
+        print(f"  {name}: {out[name]['final_mean']:.4f} ± {out[name]['final_std']:.4f}",
+              flush=True)
+    return out
+
+
+def part_hier(seeds, epochs, target):
+    data, hierarchy = hierarchical_data(seed=0)
+    path = Path(tempfile.mkdtemp()) / "hierarchy.json"
+    path.write_text(json.dumps(hierarchy))
+    base = dict(dataset="hier-synthetic", model="mlp", loss="softmax", epochs=epochs,
+                optimizer="sgd", lr=0.05, batch_size=32, device="cpu", threads=1,
+                model_options={"hidden": 64})
+    variants = [("without hierarchy", {})] + [
+        (f"hierarchical regulariser ({m})",
+         {"regularizers": {"hierarchy": str(path), "hier_metric": m}})
+        for m in ("gm", "am", "continuous")]
+    out = {}
+    for name, extra in variants:
+        curves = [run({**base, **extra, "seed": s}, data) for s in seeds]
+        out[name] = summarise(curves, target)
+        print(f"  {name}: {out[name]['final_mean']:.4f} ± {out[name]['final_std']:.4f}",
+              flush=True)
+    return out
+
+
+def _fmt_reach(r: dict, epochs: int) -> str:
+    if r["reach_mean"] is None:
+        return f"not within {epochs} (0/{r['runs']})"
+    extra = "" if r["reached"] == r["runs"] else f" ({r['reached']}/{r['runs']} runs)"
+    return f"{r['reach_mean']:.1f} ± {r['reach_std']:.1f}{extra}"
+
+
+def table(results: dict, epochs: int, target: float) -> str:
+    lines = ["| variant | test accuracy (mean ± std) | epochs to "
+             f"{target:.0%} test accuracy |", "|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {100 * r['final_mean']:.2f} ± {100 * r['final_std']:.2f} | "
+                     f"{_fmt_reach(r, epochs)} |")
+    return "\n".join(lines)
+
+
+def write_section(payload: dict) -> None:
+    text = RESULTS.read_text()
+    begin, end = "<!-- BEGIN layers -->", "<!-- END layers -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{RESULTS} has no layers markers")
+    p = payload
+    parts = [begin, "## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
+             f"Measured {p['date']} on {p['machine']}, CPU only, torch {p['torch']}, "
+             f"{p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
+             "were shared with other jobs while measuring. Command: "
+             f"`{p['command']}` ({p['elapsed_min']:.1f} min).", ""]
+    if "sphere" in p["results"]:
+        s = p["settings"]["sphere"]
+        parts += [f"**SphereNet (seed 001)** on digits, sphere-cnn (16/32/64, BatchNorm), Adam "
+                  f"lr 1e-3, batch 64, {s['epochs']} epochs:", "",
+                  table(p["results"]["sphere"], s["epochs"], s["target"]), ""]
+    if "mhe" in p["results"]:
+        s = p["settings"]["mhe"]
+        parts += [f"**MHE (seed 002)** on 300 digits training examples (450 test), plain CNN "
+                  f"(same network, nn.Conv2d) + softmax, SGD lr 0.05, batch 32, {s['epochs']} "
+                  "epochs:", "", table(p["results"]["mhe"], s["epochs"], s["target"]), ""]
+    if "hier" in p["results"]:
+        s = p["settings"]["hier"]
+        parts += [f"**Hierarchical regularisation (seed 003)** on a generated two-level data "
+                  "set (4 super-classes × 5 sub-classes, 64-d Gaussian clusters: sub-class "
+                  "centres = super-class centre + 0.6·N(0, I), examples = sub-class centre + "
+                  "1.2·N(0, I); 30 train / 100 test per class), MLP (2 × 64) + softmax, SGD lr "
+                  f"0.05, batch 32, {s['epochs']} epochs, λ = 0.1 on the classifier:", "",
+                  table(p["results"]["hier"], s["epochs"], s["target"]), ""]
+    parts += [p.get("notes", "").strip(), "", end]
+    new = text.split(begin)[0] + "\n".join(parts) + text.split(end, 1)[1]
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    os.replace(tmp, RESULTS)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="sphere,mhe,hier")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="override every part's epochs")
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--notes-file", help="text appended to the RESULTS.md section")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    seeds = list(range(args.repeats))
+    settings = {"sphere": {"epochs": args.epochs or 8, "target": 0.95},
+                "mhe": {"epochs": args.epochs or 12, "target": 0.90},
+                "hier": {"epochs": args.epochs or 25, "target": 0.80}}
+    funcs = {"sphere": part_sphere, "mhe": part_mhe, "hier": part_hier}
+    t0 = time.perf_counter()
+    previous = json.loads(RAW.read_text()) if RAW.exists() else {}
+    results = dict(previous.get("results", {}))
+    kept = dict(previous.get("settings", {}))
+    for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
+        print(f"[{part}]", flush=True)
+        results[part] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
+        kept[part] = settings[part]
+        payload = {"date": dt.date.today().isoformat(), "machine": machine(),
+                   "torch": torch.__version__, "repeats": args.repeats, "seeds": seeds,
+                   "command": "python benchmarks/layers.py " + " ".join(argv or sys.argv[1:]),
+                   "elapsed_min": (time.perf_counter() - t0) / 60, "settings": kept,
+                   "results": results}
+        if args.notes_file:
+            payload["notes"] = Path(args.notes_file).read_text()
+        if not args.no_write:      # after every part, so an interrupted run keeps what it has
+            RAW.parent.mkdir(exist_ok=True)
+            RAW.write_text(json.dumps(payload, indent=1))
+            write_section(payload)
+    for part, res in results.items():
+        print(f"\n[{part}]\n" + table(res, kept[part]["epochs"], kept[part]["target"]))
+    if not args.no_write:
+        print(f"wrote {RESULTS}")
+
+
+
+if __name__ == "__main__":
+    main()
