@@ -137,6 +137,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owns_group: bool = False      # this call created the process group (and ends it)
 
     @property
     def main(self) -> bool:
@@ -155,9 +156,10 @@ def init_distributed(device_name: str) -> Dist:
     if use_cuda:
         # Each rank owns one GPU; NCCL's communicators use the current device.
         torch.cuda.set_device(local % torch.cuda.device_count())
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local)
+    return Dist(rank, world, local, owns)
 
 
 def _all_reduce(t: torch.Tensor, d: Dist) -> torch.Tensor:
@@ -696,6 +698,10 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
         if d.main:
             _write_json(run_dir / REPORT_FILE, report)
             _log(format_report(report), d, log)
+    if d.owns_group:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return report
 
 
