@@ -40,6 +40,10 @@ def test_prediction_is_argmax_cosine_not_dot_product():
     # (3, 2.9) is nearer class 0 in angle; a different length does not change that
     z = torch.tensor([[3.0, 2.9], [0.1, 0.2], [-1.0, 0.0]])
     assert L.prototype_predict(z, p).tolist() == [0, 1, 1]
+    # rows of unequal length: the cosine picks class 1, the dot product would pick class 0
+    q = torch.tensor([[10.0, 0.0], [0.0, 1.0]])
+    assert L.prototype_predict(torch.tensor([[0.5, 1.0]]), q).tolist() == [1]
+    assert H.PrototypeHead(q.numpy()).predict(torch.tensor([[0.5, 1.0]])).tolist() == [1]
 
 
 def test_regression_mapping_eq7_and_inverse():

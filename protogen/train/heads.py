@@ -48,13 +48,15 @@ class PrototypeHead(Head):
 
     def __init__(self, prototypes):
         super().__init__()
-        self.register_buffer("prototypes", _as_buffer(prototypes))
+        # Unit rows once here (exact in float32), so each step skips normalising them.
+        self.register_buffer("prototypes", F.normalize(_as_buffer(prototypes), dim=1))
 
     def loss(self, outputs, labels):
-        return losses.prototype_loss(outputs.float(), self.prototypes, labels)
+        return losses.prototype_loss(outputs.float(), self.prototypes, labels,
+                                     unit_prototypes=True)
 
     def predict(self, outputs):
-        return losses.prototype_predict(outputs.float(), self.prototypes)
+        return losses.prototype_predict(outputs.float(), self.prototypes, unit_prototypes=True)
 
 
 class SoftmaxHead(Head):

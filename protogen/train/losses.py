@@ -25,18 +25,23 @@ def cosine_to(outputs: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     return z @ p.t()
 
 
-def prototype_loss(outputs: torch.Tensor, prototypes: torch.Tensor,
-                   labels: torch.Tensor) -> torch.Tensor:
-    """Eq. (1), batch mean of (1 − cos θ(z_i, p_{y_i}))². Only the true class's cosine is needed."""
-    z = F.normalize(outputs, dim=1, eps=EPS)
-    p = F.normalize(prototypes[labels], dim=1, eps=EPS)
-    cos = (z * p).sum(dim=1)
+def prototype_loss(outputs: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor, *,
+                   unit_prototypes: bool = False) -> torch.Tensor:
+    """Eq. (1), batch mean of (1 − cos θ(z_i, p_{y_i}))². Only the true class's cosine is needed.
+    ``unit_prototypes`` skips normalising rows that are already unit (fewer small ops per step)."""
+    p = prototypes.index_select(0, labels)
+    if not unit_prototypes:
+        p = F.normalize(p, dim=1, eps=EPS)
+    cos = torch.linalg.vecdot(outputs, p) / torch.linalg.vector_norm(outputs, dim=1).clamp_min(EPS)
     return ((1.0 - cos) ** 2).mean()
 
 
-def prototype_predict(outputs: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-    """Eq. (4): the class whose prototype has the largest cosine with the output."""
-    return cosine_to(outputs, prototypes).argmax(dim=1)
+def prototype_predict(outputs: torch.Tensor, prototypes: torch.Tensor, *,
+                      unit_prototypes: bool = False) -> torch.Tensor:
+    """Eq. (4): the class whose prototype has the largest cosine with the output. Dividing by
+    ‖z‖ does not change the argmax, so with unit prototypes this is argmax_c z·p_c."""
+    p = prototypes if unit_prototypes else F.normalize(prototypes, dim=1, eps=EPS)
+    return (outputs @ p.t()).argmax(dim=1)
 
 
 def regression_target(values: torch.Tensor, lower: float, upper: float) -> torch.Tensor:
