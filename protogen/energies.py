@@ -7,12 +7,14 @@ Seed 002 (MHE), Eq. (1): for directions ŵ_i = w_i / ||w_i||,
 
 Here the sum runs over unordered pairs i < j (half of the paper's ordered sum);
 ``reduction="mean"`` divides by the number of pairs, which equals the paper's normalised
-regulariser 1/(N(N−1)) Σ_{i≠j} f_s (Eq. 3). Variants from §3.4–3.5:
+regulariser 1/(N(N−1)) Σ_{i≠j} f_s of the training loss (Eq. 4). Variants from §3.4–3.6:
 
 - half-space MHE: the energy of the 2N points {ŵ_k} ∪ {−ŵ_k}; the N pairs (ŵ_k, −ŵ_k) are
   constant (distance 2) and left out, so the sum is 2 Σ_{i<j} [f(d_ij) + f(d'_ij)] with d' the
   distance from ŵ_i to −ŵ_j;
-- angular MHE (A-MHE, Eq. 6): the geodesic distance arccos(ŵ_i·ŵ_j) replaces the chord.
+- angular MHE (A-MHE, Eq. 5, used in place of E_s in Eq. 4): the geodesic distance
+  arccos(ŵ_i·ŵ_j) replaces the chord;
+- mini-batch MHE (§3.6) is this energy of a random subset of rows: pass ``w[batch]``.
 
 s = ∞ is the Tammes problem; :func:`smooth_max_cosine` is its smooth surrogate.
 
@@ -59,7 +61,10 @@ def _kernel(dist: torch.Tensor, s: float) -> torch.Tensor:
 def _distance(cos: torch.Tensor, angular: bool) -> torch.Tensor:
     eps = _eps(cos.dtype)
     if angular:
-        return torch.arccos(cos.clamp(-1 + eps, 1 - eps))
+        # arccos(-1 + e) = pi - sqrt(2e): the clamp costs ~sqrt(2e) radians at the antipode, so
+        # it is kept near the float resolution (arccos' infinite slope at ±1 is cut off by it).
+        tight = 1e-15 if cos.dtype == torch.float64 else 1e-6
+        return torch.arccos(cos.clamp(-1 + tight, 1 - tight))
     # ||a - b||^2 = 2 - 2 cos for unit vectors; clamped so coincident points stay finite.
     return torch.sqrt((2 - 2 * cos).clamp_min(eps * eps))
 
