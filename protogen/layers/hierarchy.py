@@ -334,17 +334,28 @@ def group_angle_stats(x: np.ndarray, group_ids) -> dict:
             "ratio": within / between}
 
 
-def _torch_group_term(group_ids):
-    """extra_loss(W) = mean between-group cosine − mean within-group cosine, O(K·D) through
-    group sums: Σ_{i≠j∈g} ŵ_i·ŵ_j = ‖Σ_{i∈g} ŵ_i‖² − n_g."""
+def _torch_group_term(group_ids, cos_target: float | None = None):
+    """extra_loss(W) = mean between-group cosine − mean within-group cosine.
+
+    Without ``cos_target`` it is O(K·D) through group sums: Σ_{i≠j∈g} ŵ_i·ŵ_j = ‖Σ_{i∈g} ŵ_i‖²
+    − n_g. With it, within-group cosines are capped at ``cos_target`` (min(cos, cos τ)): a pair
+    already closer than the angle τ is no longer pulled, so groups tighten down to τ and never
+    collapse (an uncapped pull strong enough to matter merges whole groups)."""
     ids = np.asarray(group_ids)
     counts = np.bincount(ids)
     k = len(ids)
     n_within = float((counts * (counts - 1)).sum())
     n_between = float(k * (k - 1)) - n_within
     tids = torch.as_tensor(ids, dtype=torch.long)
+    same = torch.as_tensor((ids[:, None] == ids[None, :]) & ~np.eye(k, dtype=bool))
 
     def term(w: torch.Tensor) -> torch.Tensor:
+        if cos_target is not None:
+            cos = w @ w.t()
+            m = same.to(w.device)
+            within = cos.clamp_max(cos_target)[m].sum()
+            between = cos.sum() - cos.diagonal().sum() - cos[m].sum()
+            return between / n_between - within / n_within
         sums = torch.zeros(len(counts), w.shape[1], dtype=w.dtype, device=w.device)
         sums = sums.index_add(0, tids.to(w.device), w)
         within = sums.pow(2).sum() - k
@@ -411,19 +422,23 @@ def grouped_assignment(points: np.ndarray, group_ids, seed: int = 0,
 
 def hierarchy_solve(class_names, dim: int, hierarchy, *, method: str = "auto", seed: int = 0,
                     time_limit: float | None = None, progress: bool = True,
-                    weight: float = 0.05, fitness_weight: float = 10.0,
-                    max_cost: float = 0.1, **options):
+                    weight: float = 1.0, angle_fraction: float = 0.93,
+                    fitness_weight: float = 10.0, max_cost: float = 0.1, **options):
     """Prototypes whose sub-classes of one super-class lie nearer each other than to others.
 
-    1. the plain solve (``protogen.solvers.solve``), the reference minimum angle;
+    1. the plain solve (``protogen.solvers.solve``): the reference minimum angle θ_plain;
     2. its points re-labelled by :func:`grouped_assignment` (same angles, grouped);
-    3. a solve from that start with the group term added: ``extra_loss`` = ``weight`` ·
-       (mean between-group cosine − mean within-group cosine) for gradient methods,
-       ``extra_fitness`` = ``fitness_weight`` · (within − between) for the EA.
-    The result of 3 is kept when its minimum angle is within ``max_cost`` (10 %) of the plain
-    one and its within/between ratio is lower than 2's; otherwise 2 is returned. Metadata keys
-    ``hierarchy_*``: ratio (within/between mean angle), the mean angles, plain ratio and minimum
-    angle, minimum angle, its relative cost, which stage was kept, weight.
+    3. a solve from that start with a group term: ``extra_loss`` = ``weight`` · (mean
+       between-group cosine − mean within-group cosine capped at cos(``angle_fraction`` ·
+       θ_plain)) for gradient methods, so same-group prototypes are pulled together down to
+       that angle and no further; ``extra_fitness`` = ``fitness_weight`` · (mean within − mean
+       between cosine) for the EA. Gradient methods refine with one restart unless
+       ``restarts`` is given (the start is already good).
+    The result of 3 is kept when its minimum angle is within ``max_cost`` (10 %) of θ_plain and
+    its within/between ratio is lower than 2's; otherwise 2 is returned. ``time_limit`` is split
+    evenly between the two solves. Metadata ``hierarchy_*``: ratio (mean within-group angle /
+    mean between-group angle), the two means, the plain ratio and minimum angle, the minimum
+    angle and its relative cost, which stage was kept, weight.
     """
     from protogen.solvers import solve
     from protogen.sphere import min_angle_deg
@@ -434,6 +449,8 @@ def hierarchy_solve(class_names, dim: int, hierarchy, *, method: str = "auto", s
     if len(groups) < 2:
         raise InputError(f"hierarchy {h.source}: the classes fall into a single group; "
                          "nothing to separate")
+    if not 0 < angle_fraction <= 1:
+        raise InputError(f"angle_fraction must be in (0, 1], got {angle_fraction}")
     if time_limit is not None:
         time_limit = time_limit / 2
     plain = solve(len(names), dim, method, seed=seed, time_limit=time_limit, progress=progress,
@@ -442,11 +459,16 @@ def hierarchy_solve(class_names, dim: int, hierarchy, *, method: str = "auto", s
     plain_stats = group_angle_stats(plain.prototypes, ids)
     grouped = grouped_assignment(plain.prototypes, ids, seed=seed)
     grouped_stats = group_angle_stats(grouped, ids)
-    term_t, term_n = _torch_group_term(ids), _numpy_group_term(ids)
-    refined = solve(len(names), dim, method if method != "closed-form" else "auto", seed=seed,
-                    time_limit=time_limit, progress=progress, class_names=names, init=grouped,
+    term_t = _torch_group_term(ids, math.cos(math.radians(angle_fraction * plain_min)))
+    term_n = _numpy_group_term(ids)
+    refine_method = "auto" if method == "closed-form" else method
+    refine_options = dict(options)
+    if refine_method in ("auto", "gradient"):
+        refine_options.setdefault("restarts", 1)
+    refined = solve(len(names), dim, refine_method, seed=seed, time_limit=time_limit,
+                    progress=progress, class_names=names, init=grouped,
                     extra_loss=lambda w: weight * term_t(w),
-                    extra_fitness=lambda b: fitness_weight * term_n(b), **options)
+                    extra_fitness=lambda b: fitness_weight * term_n(b), **refine_options)
     refined_min = float(min_angle_deg(refined.prototypes))
     refined_stats = group_angle_stats(refined.prototypes, ids)
     keep_refined = (refined_min >= (1 - max_cost) * plain_min
@@ -470,6 +492,7 @@ def hierarchy_solve(class_names, dim: int, hierarchy, *, method: str = "auto", s
         "hierarchy_min_angle_cost": (plain_min - min_angle) / plain_min,
         "hierarchy_stage": "refined" if keep_refined else "grouped",
         "hierarchy_weight": weight,
+        "hierarchy_angle_fraction": angle_fraction,
     })
     result.params.setdefault("hierarchy", h.source)
     return result
