@@ -1,0 +1,438 @@
+"""Gradient solvers in torch: HPN's max-cosine SGD, energy descent, and annealed Tammes.
+
+All work on an unconstrained (K, D) parameter whose rows are normalised in the forward pass (or
+projected back after each step, for ``hpn-sgd`` as in the official HPN code), in float64 on the
+CPU by default and on any torch device. The objectives come from :mod:`protogen.energies`.
+
+- :func:`tammes` (``--method gradient``): maximise the minimum angle. Adam on the log-sum-exp
+  smooth maximum of the pairwise cosines (the s -> infinity end of the MHE family, seed 002 §3.7)
+  with a temperature that grows geometrically while the step shrinks; several restarts run as
+  one batched tensor and the best is kept; then :func:`polish`.
+- :func:`polish`: exact max-min refinement: a much sharper smooth max (temperature up to 1e5),
+  every iterate scored by the exact max cosine, the best kept, so it never returns something
+  worse than its input.
+- :func:`hpn_sgd` (``--method hpn-sgd``): SGD with momentum on the mean over prototypes of the
+  largest cosine to another prototype (seed 000's prototype objective as the official code runs
+  it), rows re-normalised after every step.
+- :func:`energy_descent` (``--method energy``): Adam on the Riesz s-energy (s = 0 logarithmic),
+  optionally half-space or angular.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from protogen.energies import max_cosine, riesz_energy, smooth_max_cosine
+from protogen.errors import InputError
+from protogen.result import Result
+from protogen.sphere import normalize as np_normalize
+from protogen.sphere import max_cosine as np_max_cosine
+from protogen.sphere import random_points
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _check(num, dim, **positive):
+    for name, value in positive.items():
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise InputError(f"{name} must be positive, got {value!r}")
+
+
+def _device(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown torch device {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but CUDA is not available")
+    return dev
+
+
+def _dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise InputError(f"dtype must be float64 or float32, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def _start(num, dim, seed, init, noise=0.0) -> np.ndarray:
+    """Starting code: ``init`` (plus seeded noise) or uniform random points."""
+    if init is None:
+        return random_points(num, dim, seed)
+    if noise == 0:
+        return np_normalize(init)
+    rng = np.random.default_rng(seed)
+    return np_normalize(np.asarray(init) + noise * rng.standard_normal(init.shape))
+
+
+def _deadline(time_limit):
+    return math.inf if time_limit is None else time.perf_counter() + time_limit
+
+
+class _Adam:
+    """Adam (Kingma & Ba) on one tensor, written out because ``torch.optim`` imports
+    ``torch._dynamo`` on first use, which costs seconds of the CLI's start-up."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self):
+        b1, b2 = self.betas
+        grad = self.param.grad
+        self.t += 1
+        self.m.mul_(b1).add_(grad, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v / (1 - b2**self.t)).sqrt_().add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
+        self.param.grad = None
+
+
+class _SGD:
+    """SGD with momentum as ``torch.optim.SGD`` does it (buf = mu * buf + g; p -= lr * buf)."""
+
+    def __init__(self, param: torch.Tensor, lr: float, momentum: float):
+        self.param, self.lr, self.momentum = param, lr, momentum
+        self.buf = None
+
+    @torch.no_grad()
+    def step(self):
+        grad = self.param.grad
+        self.buf = grad.clone() if self.buf is None else self.buf.mul_(self.momentum).add_(grad)
+        self.param.add_(self.buf, alpha=-self.lr)
+        self.param.grad = None
+
+
+# --- Tammes: annealed smooth maximum ------------------------------------------------------------
+
+# Restarts run together as one (R, K, D) batch while R dense K x K cosine blocks stay this small;
+# bigger codes run one restart at a time through the chunked energies.
+_BATCH_ELEMENTS = 2**22
+
+
+def _auto_iterations(num, dim):
+    """Default schedule length: 2000 steps for small codes, fewer when one step costs O(K^2 D)
+    beyond ~1e9 multiply-adds, so that K = 10,000, D = 128 stays within minutes on a CPU."""
+    work = float(num) * num * dim
+    return int(min(2000, max(150, 2000 * 6.4e7 / work)))
+
+
+def _auto_restarts(num, dim):
+    work = float(num) * num * dim
+    return 8 if work <= 2e6 else 4 if work <= 2e7 else 1
+
+
+class _threads_for:
+    """Run small problems on one intra-op thread: for K^2 D below ~1e7 per step the thread
+    hand-offs cost more than they save (10-20x slower on a busy 2-core machine)."""
+
+    def __init__(self, work: float):
+        self.small = work < 1e7
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        if self.small:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+def _threaded(work):
+    """Decorator: run the solver under :class:`_threads_for` with ``work(*args, **kwargs)``."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _threads_for(work(*args, **kwargs)):
+                return fn(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def _code_work(num_classes, dim, *args, **kwargs):
+    return 8.0 * num_classes * num_classes * dim
+
+
+def _pair_mask(num, dtype, device):
+    """0 on the strict upper triangle, -inf elsewhere: adding it keeps each pair once."""
+    upper = torch.ones(num, num, dtype=torch.bool, device=device).triu(1)
+    zero = torch.zeros((), dtype=dtype, device=device)
+    return torch.where(upper, zero, torch.full((), -math.inf, dtype=dtype, device=device))
+
+
+def _anneal(starts: np.ndarray, *, iterations, lr, lr_end, t_start, t_end, extra_loss, device,
+            dtype, chunk_size, deadline, bar):
+    """Adam on the log-sum-exp smooth maximum of the pairwise cosines of R codes at once.
+
+    The temperature grows and the step shrinks geometrically over ``iterations``. Returns the
+    final codes (R, K, D) and their exact max cosines.
+    """
+    num_restarts, num, _ = starts.shape
+    x = torch.tensor(starts, dtype=dtype, device=device, requires_grad=True)
+    opt = _Adam(x, lr)
+    dense = num_restarts * num * num <= _BATCH_ELEMENTS and chunk_size is None
+    mask = _pair_mask(num, dtype, device) if dense else None
+    steps = max(1, iterations - 1)
+    for step in range(iterations):
+        frac = step / steps
+        temperature = t_start * (t_end / t_start) ** frac
+        opt.lr = lr * (lr_end / lr) ** frac
+        u = torch.nn.functional.normalize(x, dim=2)
+        if dense:
+            z = temperature * (u @ u.transpose(1, 2)) + mask
+            loss = torch.logsumexp(z.reshape(num_restarts, -1), dim=1).sum() / temperature
+        else:
+            loss = sum(smooth_max_cosine(u[r], temperature, chunk_size, normalize=False)
+                       for r in range(num_restarts))
+        if extra_loss is not None:
+            loss = loss + sum(extra_loss(u[r]) for r in range(num_restarts))
+        loss.backward()
+        opt.step()
+        if bar is not None:
+            bar.update(1)
+        if time.perf_counter() > deadline:
+            break
+    with torch.no_grad():
+        u = torch.nn.functional.normalize(x, dim=2)
+        values = [float(max_cosine(u[r], chunk_size, normalize=False))
+                  for r in range(num_restarts)]
+    return u.detach().cpu().numpy().astype(np.float64), values
+
+
+def _sharp_descent(x0: torch.Tensor, *, iterations, lr, lr_end, t_start, t_end, extra_loss,
+                   chunk_size, deadline, tol=0.0):
+    """Adam on a sharpening smooth max of one code, returning the best iterate by the EXACT
+    objective (max cosine, plus ``extra_loss`` when given) and its value. Stops early when 100
+    steps improved the best by no more than ``tol``."""
+    num = x0.shape[0]
+    x = x0.clone().requires_grad_(True)
+    opt = _Adam(x, lr)
+    dense = chunk_size is None and num * num <= _BATCH_ELEMENTS
+    mask = _pair_mask(num, x0.dtype, x0.device) if dense else None
+    best, best_u = math.inf, x0
+    steps = max(1, iterations - 1)
+    for step in range(iterations + 1):
+        u = torch.nn.functional.normalize(x, dim=1)
+        extra = extra_loss(u) if extra_loss is not None else None
+        if dense:
+            cos = u @ u.T + mask
+            exact = cos.detach().max()
+        else:
+            exact = max_cosine(u.detach(), chunk_size, normalize=False)
+        value = float(exact) + (float(extra.detach()) if extra is not None else 0.0)
+        if value < best:
+            best, best_u = value, u.detach().clone()
+        if step == iterations or time.perf_counter() > deadline:
+            break
+        if step % 100 == 0:
+            if step > 0 and checkpoint_value - best <= tol:
+                break
+            checkpoint_value = best
+        frac = step / steps
+        temperature = t_start * (t_end / t_start) ** frac
+        opt.lr = lr * (lr_end / lr) ** frac
+        if dense:
+            loss = torch.logsumexp(temperature * cos.reshape(-1), dim=0) / temperature
+        else:
+            loss = smooth_max_cosine(u, temperature, chunk_size, normalize=False)
+        if extra is not None:
+            loss = loss + extra
+        loss.backward()
+        opt.step()
+    return best_u, best
+
+
+@_threaded(lambda prototypes, *a, **k: float(np.shape(prototypes)[0]) ** 2
+           * np.shape(prototypes)[1])
+def polish(prototypes: np.ndarray, *, iterations: int = 500, time_limit: float | None = None,
+           extra_loss=None, tol: float = 1e-12, lr: float = 2e-4, lr_end: float = 1e-6,
+           t_start: float = 3e3, t_end: float = 1e5, chunk_size: int | None = None, device="cpu") -> np.ndarray:
+    """Exact max-min polish of a code (float64); never returns something worse than its input.
+
+    A very sharp smooth maximum (log-sum-exp of the pairwise cosines with a temperature growing
+    from ``t_start`` to ``t_end``, i.e. within log(#pairs)/t of the true max) is minimised by Adam
+    with a step shrinking from ``lr`` to ``lr_end``; every iterate is scored by the *exact* max
+    cosine and the best one, the input included, is returned. Stops after ``iterations`` steps,
+    at ``time_limit`` seconds, or when 100 steps gained no more than ``tol`` in max cosine.
+    With ``extra_loss`` the score is max cosine + extra_loss, so the polish keeps the semantic
+    compromise instead of undoing it.
+    """
+    if not isinstance(iterations, (int, np.integer)) or iterations < 0:
+        raise InputError(f"polish iterations must be a non-negative integer, got {iterations!r}")
+    x = np_normalize(prototypes)
+    if iterations == 0 or x.shape[0] < 2:
+        return x
+    dev = _device(device)
+    start = torch.tensor(x, dtype=torch.float64, device=dev)
+    best_u, _ = _sharp_descent(start, iterations=iterations, lr=lr, lr_end=lr_end,
+                               t_start=t_start, t_end=t_end, extra_loss=extra_loss,
+                               chunk_size=chunk_size, deadline=_deadline(time_limit), tol=tol)
+    return np_normalize(best_u.cpu().numpy())
+
+
+@_threaded(_code_work)
+def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None = None,
+           restarts: int | None = None, lr: float = 0.02, lr_end: float = 5e-4,
+           t_start: float = 30.0, t_end: float = 3e3, tol: float = 1e-12,
+           polish_iterations: int = 500, time_limit: float | None = None,
+           init: np.ndarray | None = None, init_noise: float = 0.02, extra_loss=None,
+           device: str = "cpu", dtype=torch.float64, chunk_size: int | None = None,
+           progress: bool = True) -> Result:
+    """Maximise the minimum pairwise angle (the Tammes problem, MHE's s -> infinity).
+
+    ``restarts`` codes are annealed together (one batched tensor): Adam on the log-sum-exp smooth
+    max of the pairwise cosines, temperature ``t_start`` -> ``t_end`` and step ``lr`` -> ``lr_end``
+    geometrically over ``iterations`` steps. The best code by exact max cosine is then refined by
+    :func:`polish`. Defaults (``None``) scale with the work per step K^2 D: 2000 steps and 8
+    restarts for small codes, down to 150 steps and one restart for K = 10,000, D = 128.
+    Restart r starts from uniform random points drawn from ``seed``, or from ``init`` plus
+    ``init_noise`` Gaussian noise (restart 0 from ``init`` itself). ``time_limit`` bounds the
+    whole call (annealing stops early, the polish gets what is left); ``tol`` is the polish's
+    stopping tolerance (max-cosine gain per 100 steps).
+    """
+    if iterations is None:
+        iterations = _auto_iterations(num_classes, dim)
+    if restarts is None:
+        restarts = _auto_restarts(num_classes, dim)
+    _check(num_classes, dim, iterations=iterations, restarts=restarts, lr=lr, lr_end=lr_end,
+           t_start=t_start, t_end=t_end, time_limit=time_limit)
+    if not isinstance(polish_iterations, (int, np.integer)) or polish_iterations < 0:
+        raise InputError(f"polish_iterations must be >= 0, got {polish_iterations!r}")
+    dev, dt = _device(device), _dtype(dtype)
+    deadline = _deadline(time_limit)
+    rng = np.random.default_rng(seed)
+    if init is None:
+        starts = rng.standard_normal((restarts, num_classes, dim))
+    else:
+        init = np_normalize(init)
+        noise = init_noise * rng.standard_normal((restarts, num_classes, dim))
+        noise[0] = 0.0
+        starts = init[None] + noise
+    starts /= np.linalg.norm(starts, axis=2, keepdims=True)
+
+    history: list[float] = []
+    best_x, best = None, math.inf
+    batch = max(1, min(restarts, _BATCH_ELEMENTS // (num_classes * num_classes)))
+    bar = tqdm(total=iterations * math.ceil(restarts / batch),
+               desc=f"tammes K={num_classes} D={dim}", disable=not progress, leave=False)
+    for first in range(0, restarts, batch):
+        codes, values = _anneal(starts[first:first + batch], iterations=iterations, lr=lr,
+                                lr_end=lr_end, t_start=t_start, t_end=t_end,
+                                extra_loss=extra_loss, device=dev, dtype=dt,
+                                chunk_size=chunk_size, deadline=deadline, bar=bar)
+        history.extend(values)
+        for code, value in zip(codes, values):
+            if value < best:
+                best_x, best = code, value
+        if time.perf_counter() > deadline:
+            break
+    bar.close()
+    remaining = None if time_limit is None else max(0.0, deadline - time.perf_counter())
+    polished = polish(best_x, iterations=polish_iterations if remaining != 0 else 0,
+                      time_limit=remaining, extra_loss=extra_loss, tol=tol,
+                      chunk_size=chunk_size, device=dev)
+    history.append(np_max_cosine(polished, chunk_size))
+    params = dict(iterations=iterations, restarts=restarts, lr=lr, lr_end=lr_end,
+                  t_start=t_start, t_end=t_end, tol=tol, polish_iterations=polish_iterations,
+                  init_noise=init_noise, device=str(dev), dtype=str(dt).replace("torch.", ""),
+                  chunk_size=chunk_size, init=init is not None, time_limit=time_limit)
+    return Result(polished, method="gradient", seed=seed, params=params, history=history)
+
+
+@_threaded(_code_work)
+def hpn_sgd(num_classes: int, dim: int, *, seed: int = 0, epochs: int = 1000, lr: float = 0.1,
+            momentum: float = 0.9, time_limit: float | None = None,
+            init: np.ndarray | None = None, extra_loss=None, device: str = "cpu",
+            dtype="float64", progress: bool = True) -> Result:
+    """The official HPN prototype optimisation: minimise mean_i max_{j≠i} cos(p_i, p_j) by SGD.
+
+    After each step the rows are projected back onto the sphere. The returned code is the best
+    iterate by exact max cosine.
+    """
+    _check(num_classes, dim, epochs=epochs, lr=lr, time_limit=time_limit)
+    if not 0 <= momentum < 1:
+        raise InputError(f"momentum must be in [0, 1), got {momentum}")
+    dev, dt = _device(device), _dtype(dtype)
+    deadline = _deadline(time_limit)
+    torch.manual_seed(seed)
+    p = torch.tensor(_start(num_classes, dim, seed, init), dtype=dt, device=dev,
+                     requires_grad=True)
+    opt = _SGD(p, lr, momentum)
+    eye = torch.eye(num_classes, dtype=dt, device=dev)
+    best, best_x, history = math.inf, p.detach().cpu().numpy(), []
+    for _ in tqdm(range(epochs), desc="hpn-sgd", disable=not progress, leave=False):
+        cos = p @ p.T - 2 * eye  # the official code's trick to exclude the diagonal
+        loss = cos.max(dim=1).values.mean()
+        if extra_loss is not None:
+            loss = loss + extra_loss(p)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            p.copy_(torch.nn.functional.normalize(p, dim=1))
+            current = float(max_cosine(p, normalize=False))
+        history.append(current)
+        if current < best or extra_loss is not None:
+            best, best_x = current, p.detach().cpu().numpy().astype(np.float64)
+        if time.perf_counter() > deadline:
+            break
+    params = dict(epochs=epochs, lr=lr, momentum=momentum, device=str(dev),
+                  dtype=str(dt).replace("torch.", ""), init=init is not None,
+                  time_limit=time_limit)
+    return Result(np_normalize(best_x), method="hpn-sgd", seed=seed, params=params,
+                  history=history)
+
+
+@_threaded(_code_work)
+def energy_descent(num_classes: int, dim: int, *, s: float = 1.0, half_space: bool = False,
+                   angular: bool = False, seed: int = 0, iterations: int = 2000,
+                   lr: float = 0.01, tol: float = 1e-12, time_limit: float | None = None,
+                   init: np.ndarray | None = None, extra_loss=None, device: str = "cpu",
+                   dtype="float64", chunk_size: int | None = None,
+                   progress: bool = True) -> Result:
+    """Minimise the Riesz s-energy (MHE Eq. 1; s = 0 logarithmic) with Adam on the sphere.
+
+    Stops after ``iterations``, at ``time_limit``, or when the relative energy change over 50
+    steps is below ``tol``. The energy is the mean over pairs so that ``lr`` does not depend on K.
+    """
+    _check(num_classes, dim, iterations=iterations, lr=lr, time_limit=time_limit)
+    if s < 0:
+        raise InputError(f"the Riesz exponent s must be >= 0, got {s}")
+    dev, dt = _device(device), _dtype(dtype)
+    deadline = _deadline(time_limit)
+    torch.manual_seed(seed)
+    x = torch.tensor(_start(num_classes, dim, seed, init), dtype=dt, device=dev,
+                     requires_grad=True)
+    opt = _Adam(x, lr)
+    history, last = [], None
+    for step in tqdm(range(iterations), desc=f"energy s={s:g}", disable=not progress,
+                     leave=False):
+        u = torch.nn.functional.normalize(x, dim=1)
+        energy = riesz_energy(u, s, half_space=half_space, angular=angular, reduction="mean",
+                              chunk_size=chunk_size, normalize=False)
+        loss = energy if extra_loss is None else energy + extra_loss(u)
+        loss.backward()
+        opt.step()
+        value = float(energy.detach())
+        history.append(value)
+        if step % 50 == 49:
+            if last is not None and abs(last - value) <= tol * max(1.0, abs(value)):
+                break
+            last = value
+        if time.perf_counter() > deadline:
+            break
+    with torch.no_grad():
+        out = torch.nn.functional.normalize(x, dim=1).cpu().numpy().astype(np.float64)
+    params = dict(s=s, half_space=half_space, angular=angular, iterations=iterations, lr=lr,
+                  tol=tol, device=str(dev), dtype=str(dt).replace("torch.", ""),
+                  chunk_size=chunk_size, init=init is not None, time_limit=time_limit)
+    return Result(np_normalize(out), method="energy", seed=seed, params=params, history=history)
