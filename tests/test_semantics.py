@@ -362,3 +362,64 @@ def test_builtin_glove_loads_and_knows_cifar100():
     assert v.shape == (100, 50)
     # cat is nearer to tiger than to a bulldozer-like machine (tractor is a CIFAR-100 class).
     assert kv.similarity("cat", "tiger") > kv.similarity("cat", "tractor")
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from protogen.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_cli_semantic_solve_and_info(cli, tmp_path):
+    from protogen import io
+
+    two_cluster_kv().save_word2vec_format(str(tmp_path / "v.txt"), write_header=False)
+    (tmp_path / "names.txt").write_text("\n".join(ANIMALS + MACHINES) + "\n")
+    r = cli("solve", "--names", "names.txt", "--dim", 4, "--word-vectors", "v.txt", "-m",
+            "gradient", "-o", "iterations=150", "-o", "restarts=1", "--quiet", "--out", "s.h5")
+    assert r.exit_code == 0, r.output
+    for key in ("semantic_spearman", "semantic_rank_distance", "semantic_knn_overlap",
+                "semantic_min_angle_cost_deg", "semantic_baseline_min_angle_deg",
+                "semantic_source"):
+        assert key in r.output
+    pset = io.load_prototypes(tmp_path / "s.h5")
+    assert "glove-text" in pset.attrs["semantic_source"]
+    assert pset.attrs["semantic_weight"] == 10.0 and pset.attrs["semantic_oov"] == "error"
+    stored = pset.datasets["class_vectors"]
+    assert stored.shape == (12, 8)
+    spear = spearman(stored, pset.prototypes)
+    assert pset.attrs["semantic_spearman"] == pytest.approx(spear)
+    r = cli("info", "s.h5")
+    assert r.exit_code == 0 and "semantic agreement" in r.output
+    assert f"{spear:.6g}" in r.output
+
+
+def test_cli_bad_word_vector_inputs_exit_2_with_one_line(cli, tmp_path):
+    two_cluster_kv().save_word2vec_format(str(tmp_path / "v.bin"), binary=True)
+    (tmp_path / "names.txt").write_text("cat\nunicorn\ndog\nflux_capacitor\n")
+    base = ("solve", "--names", "names.txt", "--dim", 3, "--quiet", "-m", "gradient")
+    assert_one_line_error(cli(*base, "--word-vectors", "v.bin"), "unicorn", "flux_capacitor",
+                          "--oov")
+    (tmp_path / "nan.txt").write_text("cat 0.1 0.2\ndog nan 0.3\nunicorn 1 2\n")
+    assert_one_line_error(cli(*base, "--word-vectors", "nan.txt"), "NaN")
+    (tmp_path / "empty.txt").write_text("0 3\n")
+    assert_one_line_error(cli(*base, "--word-vectors", "empty.txt"), "empty")
+    assert_one_line_error(cli(*base, "--word-vectors", "nope.bin"), "no such file")
+    assert_one_line_error(cli("solve", "--classes", 4, "--dim", 3, "--word-vectors", "v.bin"),
+                          "--names")
+    assert not list(tmp_path.glob("*.h5"))
