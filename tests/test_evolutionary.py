@@ -244,14 +244,15 @@ def test_bad_sizes_raise_input_error(num, dim):
         evolve(num, dim, **SMALL)
 
 
-MEMETIC = dict(population=20, generations=6, offspring_per_pair=5, polish_every=2,
-               polish_iterations=3, final_polish_rounds=3, progress=False)
+MEMETIC = dict(population=20, generations=6, offspring_per_pair=5, search_every=3,
+               search_iterations=30, final_iterations=30, polish_iterations=2, polish_rounds=2,
+               progress=False)
+_SEARCH = ("search_every", "search_iterations", "final_iterations", "polish_iterations",
+           "polish_rounds")
 
 
 def test_memetic_improves_on_the_plain_ea_with_the_same_ea_settings():
-    ea_only = dict(MEMETIC)
-    for key in ("polish_every", "polish_iterations", "final_polish_rounds"):
-        ea_only.pop(key)
+    ea_only = {k: v for k, v in MEMETIC.items() if k not in _SEARCH}
     plain = evolve(12, 4, seed=0, **ea_only)
     res = memetic(12, 4, seed=0, **MEMETIC)
     assert res.method == "memetic"
@@ -259,22 +260,23 @@ def test_memetic_improves_on_the_plain_ea_with_the_same_ea_settings():
     plain_angle = np.degrees(np.arccos(_naive_max_cos(plain.prototypes)))
     assert angle > plain_angle + 1.0
     assert np.all(np.diff(res.history) >= 0)
-    assert res.params["polish_iterations"] == 3 and res.params["population"] == 20
+    assert res.metadata["best_fitness"] == pytest.approx(angle, abs=1e-3)
+    assert res.params["search_iterations"] == 30 and res.params["population"] == 20
     np.testing.assert_allclose(np.linalg.norm(res.prototypes, axis=1), 1.0, atol=1e-12)
 
 
-def test_memetic_without_polish_is_the_ea():
-    ea_only = dict(MEMETIC)
-    for key in ("polish_every", "polish_iterations", "final_polish_rounds"):
-        ea_only.pop(key)
+def test_memetic_without_local_search_is_the_ea():
+    ea_only = {k: v for k, v in MEMETIC.items() if k not in _SEARCH}
     plain = evolve(9, 3, seed=1, **ea_only)
-    res = memetic(9, 3, seed=1, **dict(MEMETIC, polish_iterations=0))
+    res = memetic(9, 3, seed=1, **dict(MEMETIC, search_iterations=0, final_iterations=0,
+                                       polish_iterations=0))
     assert res.history == plain.history
+    np.testing.assert_allclose(res.prototypes, plain.prototypes)
 
 
 def test_memetic_bad_parameters():
     with pytest.raises(InputError):
-        memetic(9, 3, **dict(MEMETIC, polish_every=0))
+        memetic(9, 3, **dict(MEMETIC, search_every=0))
     with pytest.raises(InputError):
         memetic(9, 3, **dict(MEMETIC, polish_time=-1.0))
     with pytest.raises(InputError):
