@@ -19,7 +19,11 @@ Parts (same seeds, same data order, same optimiser for every variant of a part):
   sub-classes; every super-class has a random centre in 64-d, its sub-classes a centre near it
   (spread 0.6 of the super-class spread), examples are sub-class centre + noise, shaped 1×8×8.
   30 training and 100 test examples per class. An MLP + softmax without and with the
-  hierarchical regulariser (seed 003, metric gm, λ = 0.1) on its classifier.
+  hierarchical regulariser (seed 003, metrics gm/am/continuous, λ = 0.1) on its classifier.
+- ``hier-small``: the same with sub-classes nearer their super-class (spread 0.4) and 8
+  training examples per class.
+- ``protos``: :func:`protogen.layers.hierarchy.hierarchy_solve` for CIFAR-100 in 25-d: the
+  within/between-group angle ratio and the minimum-angle cost against the plain solve.
 
 Per-epoch test accuracies come from each run's metrics.jsonl.
 """
@@ -55,7 +59,7 @@ def machine() -> str:
 
 
 def hierarchical_data(seed: int = 0, supers: int = 4, subs: int = 5, train_per: int = 30,
-                      test_per: int = 100, dim: int = 64):
+                      test_per: int = 100, dim: int = 64, spread: float = 0.6):
     from protogen.train.data import DataSet, Split
 
     rng = np.random.default_rng(seed)
@@ -64,7 +68,7 @@ def hierarchical_data(seed: int = 0, supers: int = 4, subs: int = 5, train_per: 
     for g in range(supers):
         hierarchy[f"super{g}"] = []
         for s in range(subs):
-            centres.append(super_c[g] + 0.6 * rng.standard_normal(dim))
+            centres.append(super_c[g] + spread * rng.standard_normal(dim))
             names.append(f"g{g}s{s}")
             hierarchy[f"super{g}"].append(names[-1])
     centres = np.array(centres)
@@ -152,8 +156,8 @@ def part_mhe(seeds, epochs, target):
     return out
 
 
-def part_hier(seeds, epochs, target):
-    data, hierarchy = hierarchical_data(seed=0)
+def part_hier(seeds, epochs, target, train_per: int = 30, spread: float = 0.6):
+    data, hierarchy = hierarchical_data(seed=0, train_per=train_per, spread=spread)
     path = Path(tempfile.mkdtemp()) / "hierarchy.json"
     path.write_text(json.dumps(hierarchy))
     base = dict(dataset="hier-synthetic", model="mlp", loss="softmax", epochs=epochs,
@@ -169,6 +173,20 @@ def part_hier(seeds, epochs, target):
         out[name] = summarise(curves, target)
         print(f"  {name}: {out[name]['final_mean']:.4f} ± {out[name]['final_std']:.4f}",
               flush=True)
+    return out
+
+
+def part_protos(seeds, epochs, target):
+    """Hierarchy-aware prototypes for CIFAR-100 (K = 100, D = 25) against the plain solve."""
+    from protogen.data import read_class_names
+    from protogen.layers.hierarchy import hierarchy_solve
+
+    t0 = time.perf_counter()
+    r = hierarchy_solve(read_class_names("cifar100"), 25, "cifar100", seed=0, progress=False)
+    out = {k: v for k, v in r.metadata.items() if k.startswith("hierarchy_")}
+    out["seconds"] = time.perf_counter() - t0
+    print(f"  ratio {out['hierarchy_ratio']:.4f}, min angle {out['hierarchy_min_angle_deg']:.3f} "
+          f"(plain {out['hierarchy_plain_min_angle_deg']:.3f})", flush=True)
     return out
 
 
@@ -197,8 +215,9 @@ def write_section(payload: dict) -> None:
     parts = [begin, "## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
              f"Measured {p['date']} on {p['machine']}, CPU only, torch {p['torch']}, "
              f"{p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
-             "were shared with other jobs while measuring. Command: "
-             f"`{p['command']}` ({p['elapsed_min']:.1f} min).", ""]
+             "were shared with other jobs while measuring (load average about 10). Commands: "
+             + "; ".join(sorted({f"`{v.get('command', p['command'])}`"
+                                 for v in p["settings"].values()})) + ".", ""]
     if "sphere" in p["results"]:
         s = p["settings"]["sphere"]
         parts += [f"**SphereNet (seed 001)** on digits, sphere-cnn (16/32/64, BatchNorm), Adam "
@@ -217,6 +236,22 @@ def write_section(payload: dict) -> None:
                   "1.2·N(0, I); 30 train / 100 test per class), MLP (2 × 64) + softmax, SGD lr "
                   f"0.05, batch 32, {s['epochs']} epochs, λ = 0.1 on the classifier:", "",
                   table(p["results"]["hier"], s["epochs"], s["target"]), ""]
+    if "hier-small" in p["results"]:
+        s = p["settings"]["hier-small"]
+        parts += ["The same with sub-classes closer to their super-class (spread 0.4) and only 8 "
+                  f"training examples per class ({s['epochs']} epochs):", "",
+                  table(p["results"]["hier-small"], s["epochs"], s["target"]), ""]
+    if "protos" in p["results"]:
+        r = p["results"]["protos"]
+        parts += ["**Hierarchy-aware prototypes** (`hierarchy_solve`, what `protogen solve --names "
+                  "cifar100 --hierarchy cifar100 --dim 25` runs; seed 0, "
+                  f"{r['seconds']:.0f} s): mean within-super-class angle / mean between angle "
+                  f"= **{r['hierarchy_ratio']:.3f}** ({r['hierarchy_within_mean_angle_deg']:.2f}° "
+                  f"/ {r['hierarchy_between_mean_angle_deg']:.2f}°; the plain solve's ratio is "
+                  f"{r['hierarchy_plain_ratio']:.3f}), minimum angle "
+                  f"{r['hierarchy_min_angle_deg']:.2f}° against the plain solve's "
+                  f"{r['hierarchy_plain_min_angle_deg']:.2f}° (cost "
+                  f"{100 * r['hierarchy_min_angle_cost']:.1f} %, 10 % allowed).", ""]
     parts += [p.get("notes", "").strip(), "", end]
     new = text.split(begin)[0] + "\n".join(parts) + text.split(end, 1)[1]
     tmp = RESULTS.with_suffix(".md.tmp")
@@ -238,8 +273,12 @@ def main(argv=None) -> None:
     seeds = list(range(args.repeats))
     settings = {"sphere": {"epochs": args.epochs or 8, "target": 0.95},
                 "mhe": {"epochs": args.epochs or 12, "target": 0.90},
-                "hier": {"epochs": args.epochs or 25, "target": 0.80}}
-    funcs = {"sphere": part_sphere, "mhe": part_mhe, "hier": part_hier}
+                "hier": {"epochs": args.epochs or 25, "target": 0.80},
+                "hier-small": {"epochs": args.epochs or 40, "target": 0.60},
+                "protos": {"epochs": 0, "target": 0.0}}
+    funcs = {"sphere": part_sphere, "mhe": part_mhe, "hier": part_hier,
+             "hier-small": lambda *a: part_hier(*a, train_per=8, spread=0.4),
+             "protos": part_protos}
     t0 = time.perf_counter()
     previous = json.loads(RAW.read_text()) if RAW.exists() else {}
     results = dict(previous.get("results", {}))
@@ -247,7 +286,9 @@ def main(argv=None) -> None:
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         print(f"[{part}]", flush=True)
         results[part] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
-        kept[part] = settings[part]
+        kept[part] = {**settings[part], "command": "python benchmarks/layers.py "
+                      + " ".join(argv or sys.argv[1:]),
+                      "minutes": (time.perf_counter() - t0) / 60}
         payload = {"date": dt.date.today().isoformat(), "machine": machine(),
                    "torch": torch.__version__, "repeats": args.repeats, "seeds": seeds,
                    "command": "python benchmarks/layers.py " + " ".join(argv or sys.argv[1:]),
@@ -255,12 +296,15 @@ def main(argv=None) -> None:
                    "results": results}
         if args.notes_file:
             payload["notes"] = Path(args.notes_file).read_text()
+        elif previous.get("notes"):
+            payload["notes"] = previous["notes"]
         if not args.no_write:      # after every part, so an interrupted run keeps what it has
             RAW.parent.mkdir(exist_ok=True)
             RAW.write_text(json.dumps(payload, indent=1))
             write_section(payload)
     for part, res in results.items():
-        print(f"\n[{part}]\n" + table(res, kept[part]["epochs"], kept[part]["target"]))
+        if part != "protos":
+            print(f"\n[{part}]\n" + table(res, kept[part]["epochs"], kept[part]["target"]))
     if not args.no_write:
         print(f"wrote {RESULTS}")
 
