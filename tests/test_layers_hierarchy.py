@@ -227,3 +227,39 @@ def test_hierarchy_solve_small():
     assert stats["ratio"] == pytest.approx(m["hierarchy_ratio"])
     assert min_angle_deg(r.prototypes) == pytest.approx(m["hierarchy_min_angle_deg"])
     assert r.class_names == names
+
+
+# ---------------------------------------------------------------------------- trainer flags
+DIGITS_HIERARCHY = ("loops,zero\nloops,six\nloops,eight\nloops,nine\nstrokes,one\nstrokes,four\n"
+                    "strokes,seven\ncurves,two\ncurves,three\ncurves,five\n")
+
+
+def test_train_cli_with_every_layers_flag(tmp_path):
+    (tmp_path / "digits.csv").write_text(DIGITS_HIERARCHY)
+    res = CliRunner().invoke(main, [
+        "train", "--dataset", "digits", "--limit-train", "64", "--limit-test", "32",
+        "--epochs", "1", "--batch-size", "32", "--model", "sphere-cnn", "--sphere-op",
+        "learnable-sigmoid", "--loss", "ga-softmax", "--margin", "4", "--mhe",
+        "s=2,hidden=1,output=1,half-space", "--orth", "1e-3", "--hierarchy",
+        str(tmp_path / "digits.csv"), "--hier-metric", "hm", "--optimizer", "adam", "--device",
+        "cpu", "--out", str(tmp_path / "run"), "--quiet", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert 0 <= report["accuracy"] <= 1
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert cfg["model_options"] == {"sphere_op": "learnable-sigmoid"}
+    assert cfg["regularizers"]["mhe"] == "s=2,hidden=1,output=1,half-space"
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--loss", "w-softmax", "--margin", "4"], "w-softmax has no margin"),
+    (["--loss", "softmax", "--mhe", "s=two"], "expects a number"),
+    (["--loss", "softmax", "--hierarchy", "cifar100"], "unknown classes"),
+])
+def test_train_cli_layer_errors_exit_2(tmp_path, args, match):
+    res = CliRunner().invoke(main, ["train", "--dataset", "digits", "--limit-train", "32",
+                                    "--limit-test", "16", "--epochs", "1", "--device", "cpu",
+                                    "--out", str(tmp_path / "run"), "--quiet", *args])
+    assert res.exit_code == 2
+    lines = [line for line in res.output.strip().splitlines() if line]
+    assert len(lines) == 1 and match in lines[0], res.output
