@@ -157,18 +157,26 @@ def smooth_max_cosine(w: torch.Tensor, temperature: float, chunk_size: int | Non
     """Log-sum-exp smooth maximum of the pairwise cosines, (1/t) log Σ_{i<j} exp(t cos_ij).
 
     It upper-bounds the max cosine and exceeds it by at most log(#pairs)/t, so it tends to the
-    Tammes objective as the temperature t grows (the s → ∞ limit of MHE). Computed stably by
-    shifting with the exact maximum, block by block.
+    Tammes objective as the temperature t grows (the s → ∞ limit of MHE, §3.7). Computed stably
+    block by block: each (checkpointed) block of rows yields its own log-sum-exp, and those are
+    combined by one more log-sum-exp, so no separate pass for the maximum is needed.
     """
     if temperature <= 0:
         raise InputError(f"temperature must be positive, got {temperature}")
     u = _directions(w, normalize)
-    with torch.no_grad():
-        shift = max_cosine(u, chunk_size, normalize=False)
+    num = u.shape[0]
+    step = _block_rows(num, chunk_size)
+    use_checkpoint = u.requires_grad and step < num
+    parts = []
+    for start in range(0, min(num - 1, num), step):
+        stop = min(num - 1, start + step)  # the last row has no pair after it
 
-    def block_fn(cos, mask):
-        z = torch.where(mask, temperature * (cos - shift), torch.full_like(cos, -math.inf))
-        return torch.exp(z).sum()
+        def block(u_, start=start, stop=stop):
+            cos = u_[start:stop] @ u_[start:].T
+            rows = torch.arange(start, stop, device=u_.device).unsqueeze(1)
+            cols = torch.arange(start, num, device=u_.device).unsqueeze(0)
+            z = torch.where(cols > rows, temperature * cos, torch.full_like(cos, -math.inf))
+            return torch.logsumexp(z.reshape(-1), dim=0)
 
-    total = _upper_blocks(u, chunk_size, block_fn)
-    return shift + torch.log(total) / temperature
+        parts.append(checkpoint(block, u, use_reentrant=False) if use_checkpoint else block(u))
+    return torch.logsumexp(torch.stack(parts), dim=0) / temperature
