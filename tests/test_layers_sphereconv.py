@@ -269,3 +269,16 @@ def test_sphere_cnn_shapes_and_plain_baseline():
         net = SphereCNN((1, 8, 8), 10, sphere_op=op)
         assert net(x).shape == (2, 10)
     assert any(isinstance(m, SphereConv2d) for m in SphereCNN((3, 16, 16), 5).modules())
+
+
+def test_sphere_layers_compute_angles_in_full_precision_under_autocast():
+    torch.manual_seed(10)
+    conv = SphereConv2d(2, 3, 3, padding=1, operator="sigmoid", k=0.3)
+    lin = SphereLinear(5, 4, operator="linear")
+    x, v = torch.rand(1, 2, 5, 5), torch.randn(3, 5)
+    want_c, want_l = conv(x), lin(v)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got_c, got_l = conv(x.bfloat16()), lin(v.bfloat16())
+    assert got_c.dtype == torch.float32 and got_l.dtype == torch.float32
+    torch.testing.assert_close(got_c, want_c, atol=2e-2, rtol=0)
+    torch.testing.assert_close(got_l, want_l, atol=2e-2, rtol=0)

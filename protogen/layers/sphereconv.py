@@ -68,6 +68,12 @@ def safe_arccos(c: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return SafeArccos.apply(c, eps)
 
 
+def _full_precision(x: torch.Tensor) -> torch.Tensor:
+    """Angles are computed in float32 at least: under mixed precision the arccos of a float16
+    cosine near ±1 loses most of its digits (the layers run with autocast disabled)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _check_operator(op: str) -> str:
     if op not in OPERATORS:
         raise InputError(f"unknown SphereConv operator {op!r} (choose from {', '.join(OPERATORS)})")
@@ -152,7 +158,8 @@ class SphereConv2d(nn.Module, _KMixin):
         k = self.k_value()
         if self.k_raw is not None:
             k = k.view(1, -1, 1, 1)
-        y = sphere_g(self.cosines(x), self.operator, k)
+        with torch.autocast(x.device.type, enabled=False):
+            y = sphere_g(self.cosines(_full_precision(x)), self.operator, k)
         if self.scale is not None:
             y = y * self.scale.view(1, -1, 1, 1) + self.shift.view(1, -1, 1, 1)
         if self.bias is not None:
@@ -180,7 +187,8 @@ class SphereLinear(nn.Module, _KMixin):
         return (x @ self.weight.t()) / (xn * wn).clamp_min(_COS_EPS)
 
     def forward(self, x):
-        y = sphere_g(self.cosines(x), self.operator, self.k_value())
+        with torch.autocast(x.device.type, enabled=False):
+            y = sphere_g(self.cosines(_full_precision(x)), self.operator, self.k_value())
         if self.scale is not None:
             y = y * self.scale + self.shift
         if self.bias is not None:
