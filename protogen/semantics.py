@@ -27,7 +27,8 @@ cosines) keeps the minimum angle while the far pairs are arranged semantically.
 ``GRADIENT_SCALE`` converts the EA's λ (in degrees) to the cosine units of the max-cosine
 objectives (``gradient``, ``hpn-sgd``, ``memetic``); it was set so that λ = 10 keeps the minimum
 angle of CIFAR-100 within a few percent of the unconstrained run (see benchmarks/semantic.py).
-For ``energy`` (a sum over all pairs, far larger than a cosine) the same λ weighs much less.
+For ``energy`` the objective is a sum over all K(K−1)/2 pairs, so the balance shifts with K and
+λ needs tuning there.
 The annealed ``gradient`` solve is followed by a short low-step stage with the same objective
 (see ``_refine``).
 
