@@ -29,8 +29,6 @@ objectives (``gradient``, ``hpn-sgd``, ``memetic``); it was set so that λ = 10 
 angle of CIFAR-100 within a few percent of the unconstrained run (see benchmarks/semantic.py).
 For ``energy`` the objective is a sum over all K(K−1)/2 pairs, so the balance shifts with K and
 λ needs tuning there.
-The annealed ``gradient`` solve is followed by a short low-step stage with the same objective
-(see ``_refine``).
 
 *PCA initialisation* (§2.1, "we rely on Principal Component Analysis to reduce these to the
 desired number of dimensions and use the resulting representations to initialize our
@@ -228,15 +226,16 @@ def _token_vector(kv, token: str):
 def name_vector(name: str, kv):
     """Vector of one class name, or ``(None, missing_words)``.
 
-    A multi-word name is first looked up as one phrase token ("maple_tree", "maple-tree",
-    word2vec's phrases), otherwise it is the mean of its words' unit vectors (unit, so that a
+    A multi-word name is first looked up as one phrase token ("maple_tree" as in word2vec's
+    phrases, or "maple-tree"), otherwise it is the mean of its words' unit vectors (unit, so that a
     frequent word with a long vector does not dominate the direction); every word must be known.
     """
     words = name_words(name)
     if not words:
         return None, [name]
     if len(words) > 1:
-        for joined in ("_".join(words), "-".join(words), "".join(words)):
+        # Not the words run together: rare tokens like "oaktree" (a company in GloVe) mislead.
+        for joined in ("_".join(words), "-".join(words)):
             vec = _token_vector(kv, joined)
             if vec is not None:
                 return vec, []
@@ -519,34 +518,6 @@ class SemanticLoss:
 
 
 # --------------------------------------------------------------------------- solve
-# Gradient methods end on a compromise iterate when an extra term is given. With a constant Adam
-# step its jitter cost several degrees of minimum angle (CIFAR-100, D=10: 69.8° without the term,
-# 63.9° with a negligible one, 68.8° after this stage), so a short second stage at a twentieth
-# of the step and the final temperature settles it.
-_REFINED_METHODS = ("auto", "gradient")
-REFINE_ITERATIONS = 300
-
-
-def _refine(result, extra_loss, time_limit, common, options):
-    from protogen.solvers import solve
-
-    lr = float(options.get("lr", 0.02)) / 20
-    temperature = float(options.get("t_end", 3000.0))
-    keep = {k: v for k, v in options.items() if k in ("device", "dtype", "chunk_size")}
-    num, dim = result.prototypes.shape
-    fine = solve(num, dim, "gradient", init=result.prototypes, extra_loss=extra_loss,
-                 time_limit=None if time_limit is None else 0.1 * time_limit,
-                 iterations=REFINE_ITERATIONS, restarts=1, lr=lr, lr_end=lr / 10,
-                 t_start=temperature,
-                 t_end=2 * temperature, polish_iterations=0, **keep, **common)
-    result.prototypes = fine.prototypes
-    result.elapsed_s += fine.elapsed_s
-    result.history = list(result.history) + list(fine.history)
-    result.params.update({"semantic_refine_iterations": REFINE_ITERATIONS,
-                          "semantic_refine_lr": lr})
-    return result
-
-
 def semantic_solve(class_names, dim: int, *, word_vectors, method: str = "auto",
                    semantic_weight: float = 10.0, init: str = "pca", oov: str = "error",
                    seed: int = 0, time_limit: float | None = None, progress: bool = True,
@@ -582,13 +553,9 @@ def semantic_solve(class_names, dim: int, *, word_vectors, method: str = "auto",
             extra_fitness = SemanticFitness(vectors, weight)
         if method not in ("evolutionary",):
             extra_loss = SemanticLoss(vectors, weight)
-    refine = extra_loss is not None and method in _REFINED_METHODS
-    limit = time_limit if time_limit is None or not refine else 0.9 * time_limit
     common = dict(seed=seed, progress=progress, class_names=names)
     result = solve(num, dim, method, init=start, extra_fitness=extra_fitness,
-                   extra_loss=extra_loss, time_limit=limit, **common, **options)
-    if refine:
-        result = _refine(result, extra_loss, time_limit, common, options)
+                   extra_loss=extra_loss, time_limit=time_limit, **common, **options)
 
     meta = {"semantic_source": source, "semantic_vector_dim": int(vectors.shape[1]),
             "semantic_oov": oov, "semantic_missing": ", ".join(missing),

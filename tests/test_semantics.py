@@ -187,8 +187,16 @@ def test_class_vectors_lowercase_and_multiword_mean():
 
 
 def test_phrase_token_wins_over_word_mean():
-    kv = two_cluster_kv(extra={"pickup_truck": np.full(8, 2.0)})
-    np.testing.assert_allclose(class_vectors(["pickup_truck", "cat"], kv)[0], 2.0)
+    kv = two_cluster_kv(extra={"pickup_truck": np.full(8, 2.0), "sea-lion": np.full(8, 3.0),
+                               "oak": np.ones(8), "tree": -np.ones(8) + 0.5 * np.eye(8)[0],
+                               "oaktree": np.full(8, 5.0)})
+    v = class_vectors(["pickup_truck", "sea lion", "oak_tree", "cat"], kv)
+    np.testing.assert_allclose(v[0], 2.0)
+    np.testing.assert_allclose(v[1], 3.0)
+    # Words run together ("oaktree") are not a phrase: the mean of the unit word vectors is used.
+    oak, tree = np.ones(8), -np.ones(8) + 0.5 * np.eye(8)[0]
+    expected = (oak / np.linalg.norm(oak) + tree / np.linalg.norm(tree)) / 2
+    np.testing.assert_allclose(v[2], expected, rtol=1e-6)
 
 
 def test_oov_error_lists_every_missing_name_and_policies():
