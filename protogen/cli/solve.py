@@ -74,7 +74,7 @@ def print_summary(summary: dict, path) -> None:
         click.echo(f"  Rankin bound      {summary['rankin_bound_deg']:.6f} deg "
                    f"(gap {summary['gap_to_rankin_bound_deg']:.6f})")
     for key, value in summary.items():
-        if key.startswith(("semantic_", "hierarchy_")):
+        if key.startswith(("semantic_", "hierarchy_")) and value not in ("", None, "[]"):
             shown = f"{value:.6g}" if isinstance(value, float) else value
             click.echo(f"  {key:<17} {shown}")
 
