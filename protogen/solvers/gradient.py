@@ -129,9 +129,11 @@ def _auto_iterations(num, dim):
 
 
 def _auto_restarts(num, dim):
-    """4 restarts (run as one batch) for small codes, 1 when a step costs over 2e7 (K^2 D)."""
+    """16 restarts (run as one batch) for tiny codes (K^2 D <= 2e5, e.g. D = 3 up to K = 258),
+    where a batch costs little more than one run and small Tammes codes have many local optima;
+    4 for small codes, 1 when a step costs over 2e7."""
     work = float(num) * num * dim
-    return 4 if work <= 2e6 else 2 if work <= 2e7 else 1
+    return 16 if work <= 2e5 else 4 if work <= 2e6 else 2 if work <= 2e7 else 1
 
 
 class _threads_for:
@@ -296,8 +298,9 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
     max of the pairwise cosines, temperature ``t_start`` -> ``t_end`` and step ``lr`` -> ``lr_end``
     geometrically over ``iterations`` steps. The best code by exact max cosine is then refined by
     :func:`polish`. Defaults (``None``) scale with the work per step K^2 D: 800-2000 steps,
-    4 restarts and 500 polish steps for small codes, down to 50 steps, one restart and 25 polish
-    steps for K = 10,000, D = 128 (tuned: K=100, D=25 reaches 83.48-83.52 deg on seeds 0-2).
+    16 restarts for tiny codes (K^2 D <= 2e5), 4 and 500 polish steps for small codes, down to
+    50 steps, one restart and 25 polish steps for K = 10,000, D = 128 (tuned: K=100, D=25
+    reaches 83.48-83.52 deg on seeds 0-2).
     Restart r starts from uniform random points drawn from ``seed``, or from ``init`` plus
     ``init_noise`` Gaussian noise (restart 0 from ``init`` itself). ``time_limit`` bounds the
     whole call (annealing stops early, the polish gets what is left); ``tol`` is the polish's
