@@ -5,29 +5,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_helpers import assert_one_line_error
 
 from protogen import io
-from protogen.cli import main
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args])
-
-    return invoke
-
-
-def assert_one_line_error(result, fragment):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_solve_closed_form_writes_default_file_and_info_reads_it(run, tmp_path):

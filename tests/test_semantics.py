@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from cli_helpers import assert_one_line_error
 from gensim.models import KeyedVectors
 
 from protogen import semantics
@@ -382,15 +383,6 @@ def cli(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     return lambda *args: runner.invoke(main, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_cli_semantic_solve_and_info(cli, tmp_path):

@@ -14,29 +14,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_helpers import assert_one_line_error
 
-from protogen.cli import main
 from protogen.io import save_prototypes
 from protogen.train.trainer import TrainConfig, load_checkpoint, read_metrics, train
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args])
-
-    return invoke
-
-
-def one_line_error(result, fragment):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert fragment in lines[0], lines[0]
 
 
 def snapshot(folder: Path) -> dict:
@@ -67,7 +48,7 @@ def test_new_user_flow_digits_90_percent_in_a_minute(run, tmp_path):
     r = run("evaluate", "run", "--dataset", "rotated-digits", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["accuracy"] < report["accuracy"]
-    one_line_error(run("evaluate", "run", "--dataset", "rotated-mnist", "--limit-test", 10),
+    assert_one_line_error(run("evaluate", "run", "--dataset", "rotated-mnist", "--limit-test", 10),
                    "inputs of shape")
     pytest.importorskip("matplotlib")
     r = run("plot", "run")
@@ -193,50 +174,50 @@ def test_layers_plug_in_through_registries_and_regularizers(run, tmp_path):
     assert r.exit_code == 0, r.output
     rep = json.loads(r.output)
     assert rep["model"] == "sphere-cnn" and rep["loss"] == "ga-softmax" and rep["examples"] == 50
-    one_line_error(run("train", "--sphere-op", "cosine", "--out", "x"), "--sphere-op applies")
+    assert_one_line_error(run("train", "--sphere-op", "cosine", "--out", "x"), "--sphere-op applies")
 
 
 def test_bad_inputs_one_line_exit_2_nothing_lost(run, tmp_path):
     save_prototypes(tmp_path / "p5.h5", _simplexish(10, 5))
     save_prototypes(tmp_path / "p12.h5", _simplexish(12, 5))
     # prototype dimension != model output
-    one_line_error(run("train", "-p", "p5.h5", "--dim", 7, "--out", "r1"), "dimension 5")
+    assert_one_line_error(run("train", "-p", "p5.h5", "--dim", 7, "--out", "r1"), "dimension 5")
     # the joint output space is the file's dimension + 1
-    one_line_error(run("train", "-p", "p5.h5", "--task", "joint", "--dataset", "rotated-digits",
+    assert_one_line_error(run("train", "-p", "p5.h5", "--task", "joint", "--dataset", "rotated-digits",
                        "--dim", 5, "--out", "r1"), "6 dimensions")
     # labels >= K
     np.savez(tmp_path / "d.npz", x=np.zeros((30, 4), np.float32), y=np.arange(30) % 12)
-    one_line_error(run("train", "-p", "p5.h5", "--dataset", "npz:d.npz", "--out", "r1"),
+    assert_one_line_error(run("train", "-p", "p5.h5", "--dataset", "npz:d.npz", "--out", "r1"),
                    "label 11 is out of range")
     # count of classes of a named data set
-    one_line_error(run("train", "-p", "p12.h5", "--out", "r1"), "has 10 classes")
+    assert_one_line_error(run("train", "-p", "p12.h5", "--out", "r1"), "has 10 classes")
     # a non-prototype HDF5 file
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["prototypes"] = np.eye(3)
-    one_line_error(run("train", "-p", "other.h5", "--out", "r1"), "not a protogen prototype file")
+    assert_one_line_error(run("train", "-p", "other.h5", "--out", "r1"), "not a protogen prototype file")
     # an empty data set
     np.savez(tmp_path / "empty.npz", x=np.zeros((0, 4), np.float32), y=np.zeros(0, np.int64))
-    one_line_error(run("train", "-p", "p5.h5", "--dataset", "npz:empty.npz", "--out", "r1"),
+    assert_one_line_error(run("train", "-p", "p5.h5", "--dataset", "npz:empty.npz", "--out", "r1"),
                    "no training examples")
     assert not (tmp_path / "r1").exists()  # nothing was created by the refused runs
     # AMP without CUDA, an unknown plug-in loss
     if not torch.cuda.is_available():
-        one_line_error(run("train", "-p", "p5.h5", "--amp", "--out", "r1"), "needs a CUDA device")
-    one_line_error(run("train", "--loss", "arcface", "--out", "r1"), "unknown loss")
+        assert_one_line_error(run("train", "-p", "p5.h5", "--amp", "--out", "r1"), "needs a CUDA device")
+    assert_one_line_error(run("train", "--loss", "arcface", "--out", "r1"), "unknown loss")
 
     # a finished run is not overwritten, and a truncated checkpoint is refused without loss
     r = run("train", "-p", "p5.h5", "--epochs", 1, "--limit-train", 64, "--threads", 1,
             "--quiet", "--out", "r2")
     assert r.exit_code == 0, r.output
     before = snapshot(tmp_path / "r2")
-    one_line_error(run("train", "-p", "p5.h5", "--out", "r2"), "not empty")
+    assert_one_line_error(run("train", "-p", "p5.h5", "--out", "r2"), "not empty")
     ckpt = tmp_path / "r2" / "checkpoint.pt"
     ckpt.write_bytes(before["checkpoint.pt"][: len(before["checkpoint.pt"]) // 2])
     before = snapshot(tmp_path / "r2")
-    one_line_error(run("train", "--resume", "--out", "r2"), "damaged or truncated")
-    one_line_error(run("evaluate", "r2"), "damaged or truncated")
+    assert_one_line_error(run("train", "--resume", "--out", "r2"), "damaged or truncated")
+    assert_one_line_error(run("evaluate", "r2"), "damaged or truncated")
     assert snapshot(tmp_path / "r2") == before
-    one_line_error(run("evaluate", "nowhere"), "no such run directory")
+    assert_one_line_error(run("evaluate", "nowhere"), "no such run directory")
 
 
 @pytest.mark.gpu
