@@ -15,6 +15,7 @@ layers' margin softmax heads) add theirs with :func:`register_head`.
 
 from __future__ import annotations
 
+import abc
 from typing import Callable
 
 import numpy as np
@@ -26,17 +27,21 @@ from protogen.errors import InputError
 from protogen.train import losses
 
 
-class Head(nn.Module):
+class Head(nn.Module, abc.ABC):
+    """A head maps network features to outputs; subclasses say how to score and predict."""
+
     task = "classification"
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features
 
-    def loss(self, outputs, targets) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def loss(self, outputs, targets) -> torch.Tensor:
+        """Training loss of a batch."""
 
-    def predict(self, outputs):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def predict(self, outputs):
+        """Class indices (or values, for regression) of a batch of outputs."""
 
 
 def _as_buffer(array) -> torch.Tensor:
