@@ -15,18 +15,25 @@ def data_path(filename: str) -> Path:
     return Path(str(resources.files(__name__).joinpath(filename)))
 
 
+def resolve_bundled(spec: str, bundled, filename: str, what: str, kind: str) -> Path:
+    """A user's file, or the shipped ``filename.format(spec)`` when ``spec`` names a bundled one
+    (an existing file of that name wins); anything else is one clear error."""
+    path = Path(spec)
+    if spec in bundled and not path.exists():
+        path = data_path(filename.format(spec))
+    if not path.is_file():
+        raise InputError(f"{what} {spec!r}: no such file and not a bundled {kind} "
+                         f"({', '.join(bundled)})")
+    return path
+
+
 def read_class_names(spec: str) -> list[str]:
     """Class names from a bundled list (``cifar100``) or a file with one name per line.
 
     Blank lines and surrounding whitespace are ignored; duplicates and fewer than two names are
     errors, since every name must own one prototype.
     """
-    path = Path(spec)
-    if spec in BUNDLED_NAME_LISTS and not path.exists():
-        path = data_path(f"{spec}.txt")
-    if not path.is_file():
-        raise InputError(f"class names {spec!r}: no such file and not a bundled list "
-                         f"({', '.join(BUNDLED_NAME_LISTS)})")
+    path = resolve_bundled(spec, BUNDLED_NAME_LISTS, "{}.txt", "class names", "list")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

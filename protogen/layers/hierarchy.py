@@ -36,7 +36,6 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -156,14 +155,10 @@ def load_hierarchy(spec) -> Hierarchy:
     if isinstance(spec, dict):
         return _validate({str(k): [str(c) for c in v] for k, v in spec.items()}, "<dict>")
     spec = str(spec)
-    path = Path(spec)
-    if spec in BUNDLED_HIERARCHIES and not path.exists():
-        from protogen.data import data_path
+    from protogen.data import resolve_bundled
 
-        path = data_path(f"{spec}_hierarchy.json")
-    if not path.is_file():
-        raise InputError(f"hierarchy {spec!r}: no such file and not a bundled hierarchy "
-                         f"({', '.join(BUNDLED_HIERARCHIES)})")
+    path = resolve_bundled(spec, BUNDLED_HIERARCHIES, "{}_hierarchy.json", "hierarchy",
+                           "hierarchy")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
