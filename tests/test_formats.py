@@ -153,3 +153,17 @@ def test_idx_missing_file_names_expected_layout(tmp_path):
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(InputError, match="t10k-labels-idx1-ubyte"):
         read_idx(folder)
+
+
+def test_load_dataset_specs_for_published_layouts(tmp_path):
+    from protogen.train.data import load_dataset
+
+    make_cifar100(tmp_path / "c100")
+    data = load_dataset(f"cifar100:{tmp_path / 'c100'}")
+    assert data.num_classes == 100 and data.input_shape == (3, 32, 32)
+    assert data.info["hierarchy"]["group0"] == ["class0", "class1", "class2", "class3", "class4"]
+    make_cifar10(tmp_path / "c10")
+    assert load_dataset(f"cifar10:{tmp_path / 'c10'}").class_names[0] == "airplane"
+    make_idx(tmp_path / "fm")
+    data = load_dataset(f"idx:{tmp_path / 'fm'}", limit_train=12)
+    assert len(data.train) == 12 and data.num_classes == 10 and data.input_shape == (1, 28, 28)

