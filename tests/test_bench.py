@@ -106,6 +106,35 @@ def d5_roots():
     return normalize(np.array(pts))
 
 
+def e8_roots():
+    # 112 of type (+-1, +-1, 0^6) and 128 of type (+-1/2)^8 with an even number of minus signs.
+    pts = [v for v in (np.array(x, float) for x in itertools.product((-1, 0, 1), repeat=8))
+           if np.count_nonzero(v) == 2]
+    pts += [np.array(x) for x in itertools.product((0.5, -0.5), repeat=8)
+            if sum(c < 0 for c in x) % 2 == 0]
+    return np.array(pts)
+
+
+def _vertex_figure(points, apex, cosine):
+    # The points at inner product `cosine` from `apex`, projected onto apex's orthogonal
+    # complement and written in a basis of it (the next code in the Gosset series).
+    unit = normalize(points)
+    apex = normalize(apex[None])[0]
+    near = unit[np.isclose(unit @ apex, cosine)]
+    basis = np.linalg.svd(np.eye(apex.size) - np.outer(apex, apex))[0][:, :apex.size - 1]
+    return normalize((near - np.outer(near @ apex, apex)) @ basis)
+
+
+def gosset56():
+    roots = e8_roots()
+    return _vertex_figure(roots, roots[0], 0.5)   # E8 roots r with <r, v> = 1: 56 in R^7
+
+
+def schlafli27():
+    code = gosset56()
+    return _vertex_figure(code, code[0], 1 / 3)   # vertex figure of the Gosset code: 27 in R^6
+
+
 CONSTRUCTIONS = {
     (3, 6): lambda: cross_polytope(6, 3),
     (3, 12): icosahedron,
@@ -116,6 +145,9 @@ CONSTRUCTIONS = {
     (4, 120): cell600,
     (5, 16): half_cube5,
     (5, 40): d5_roots,
+    (6, 27): schlafli27,
+    (7, 56): gosset56,
+    (8, 240): lambda: normalize(e8_roots()),
     (50, 100): lambda: cross_polytope(100, 50),
     (100, 100): lambda: simplex(100, 100),
 }
@@ -150,6 +182,21 @@ def test_table_d3_closed_form_cosines(table):
     c8 = math.cos(math.radians(table[(3, 8)].min_angle_deg))
     assert 7 * c8 ** 2 + 2 * c8 - 1 == pytest.approx(0, abs=1e-9)
     assert table[(3, 9)].min_angle_deg == pytest.approx(math.degrees(math.acos(1 / 3)), abs=1e-9)
+    # N = 10: the cosine of Cohn's table, 0.40439432521625075684622475072579.
+    c10 = math.cos(math.radians(table[(3, 10)].min_angle_deg))
+    assert c10 == pytest.approx(0.40439432521625075684622475072579, abs=1e-11)
+
+
+def test_table_sharp_configurations(table):
+    # Sharp configurations (Cohn & Kumar 2007, Table 1): the table's angle is arccos of the
+    # largest inner product, and they are proved optimal.
+    sharp = {(6, 27): 1 / 4, (7, 56): 1 / 3, (8, 240): 1 / 2, (21, 162): 1 / 7,
+             (22, 100): 1 / 11, (22, 275): 1 / 6, (22, 891): 1 / 4, (23, 552): 1 / 5,
+             (23, 4600): 1 / 3, (24, 196560): 1 / 2}
+    for key, cosine in sharp.items():
+        assert table[key].min_angle_deg == pytest.approx(math.degrees(math.acos(cosine)),
+                                                         abs=1e-9), key
+        assert table[key].status == "proved"
 
 
 def test_table_coverage_and_shape(table):
@@ -284,3 +331,26 @@ def test_cli_bench_table_missing_column_is_one_line(tmp_path):
     assert res.exit_code == 2
     assert "lacks column(s) source" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_bench_dimension_range_reports_the_tabulated_rows():
+    # --dims 4-9: the shipped table has simplex / cross-polytope rows for D = 4..8 and none for
+    # D = 9, which --only-tabulated skips; closed-form meets every record exactly.
+    dims, points = bench.parse_int_list("4-9", "--dims"), bench.parse_int_list("5-8")
+    results = bench.run_bench(dims, points, ["closed-form"], lp=False, progress=False,
+                              only_tabulated=True)
+    assert {(r.dim, r.num_points) for r in results} == {
+        (d, n) for d in range(4, 9) for n in range(5, 9)}
+    assert all(r.within_tol and r.ratio == pytest.approx(1.0, abs=1e-12) for r in results)
+
+
+def test_cli_bench_reports_the_sharp_rows():
+    res = CliRunner().invoke(main, ["bench", "--dims", "3-8", "--points", "27,56,240",
+                                    "--methods", "closed-form", "--only-tabulated", "--no-lp",
+                                    "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    cases = json.loads(res.output)["cases"]
+    by = {(c["dim"], c["num_points"]): c for c in cases}
+    assert set(by) == {(3, 27), (3, 56), (6, 27), (7, 56), (8, 240)}
+    assert [by[k]["best_known_deg"] for k in ((6, 27), (7, 56), (8, 240))] == pytest.approx(
+        [75.5224878141, 70.5287793655, 60.0])
