@@ -83,7 +83,7 @@ def hierarchical_data(seed: int = 0, supers: int = 4, subs: int = 5, train_per: 
 
 
 def run(config_kwargs: dict, data=None) -> list[float]:
-    from protogen.train.trainer import TrainConfig, read_metrics, train
+    from protogen.train import TrainConfig, read_metrics, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(**config_kwargs)

@@ -39,7 +39,7 @@ import torch
 from protogen.io import save_result
 from protogen.solvers import solve
 from protogen.train.data import load_dataset
-from protogen.train.trainer import TrainConfig, read_metrics, train
+from protogen.train import TrainConfig, read_metrics, train
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"

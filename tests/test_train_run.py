@@ -17,7 +17,7 @@ import torch
 from cli_helpers import assert_one_line_error
 
 from protogen.io import save_prototypes
-from protogen.train.trainer import TrainConfig, load_checkpoint, read_metrics, train
+from protogen.train import TrainConfig, load_checkpoint, read_metrics, train
 
 
 def snapshot(folder: Path) -> dict:
@@ -166,7 +166,6 @@ def test_joint_and_regression_runs_report_mae(run, tmp_path):
 
 
 def test_layers_plug_in_through_registries_and_regularizers(run, tmp_path):
-    pytest.importorskip("protogen.layers")
     r = run("train", "--model", "sphere-cnn", "--sphere-op", "cosine", "--loss", "ga-softmax",
             "--margin", 2, "--dim", 10, "--mhe", "s=2,hidden=1,output=1", "--orth", 0.01,
             "--epochs", 1, "--limit-train", 64, "--limit-test", 50, "--threads", 1, "--quiet",

@@ -1,7 +1,7 @@
 """``protogen train``, ``protogen evaluate`` and ``protogen plot``: thin wrappers over
 :mod:`protogen.train`. Layers options (``--sphere-op``, ``--margin``, ``--mhe``, ``--orth``,
-``--hierarchy``) are forwarded to :mod:`protogen.layers` through the model/head registries and
-the regulariser hook."""
+``--hierarchy``) reach :mod:`protogen.layers` through :mod:`protogen.train.registry` (model and
+head names) and the trainer's regulariser hook."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, m
     (every epoch, atomic) and report.json. Under `torchrun --nproc_per_node N` it trains with
     DistributedDataParallel.
     """
-    from protogen.train.trainer import TrainConfig, train
+    from protogen.train import TrainConfig, train
 
     out = out or _default_out(dataset, task, loss, seed)
     if resume:
@@ -159,7 +159,7 @@ def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, m
 def evaluate_command(run_dir, dataset, limit_test, device, as_json):
     """Evaluate a trained run on the test split: accuracy, per-class accuracy, confusion matrix,
     MAE. Without --dataset the figures reproduce the run's report.json."""
-    from protogen.train.trainer import evaluate_run, format_report
+    from protogen.train import evaluate_run, format_report
 
     report = evaluate_run(run_dir, dataset=dataset, device=device, limit_test=limit_test)
     if as_json:

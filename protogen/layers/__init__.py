@@ -7,8 +7,9 @@
 - :mod:`~protogen.layers.hierarchy`: hierarchy files, the hierarchical regulariser and
   :func:`~protogen.layers.hierarchy.hierarchy_solve` (hierarchy-aware prototypes).
 
-Importing this package registers the model ``sphere-cnn`` and the heads ``w-softmax`` and
-``ga-softmax`` with the trainer; :func:`build_regularizers` is the trainer's regulariser hook.
+The trainer names the model ``sphere-cnn`` and the heads ``w-softmax`` and ``ga-softmax`` in
+:mod:`protogen.train.registry` and calls :func:`build_regularizers`; this package never imports
+the trainer.
 """
 
 from __future__ import annotations
@@ -91,24 +92,3 @@ def build_regularizers(model: nn.Module, *, mhe=None, orth: float = 0.0, hierarc
         regs.append(HierarchyRegularizer(out_w, ids, metric=hier_metric, weight=hier_weight,
                                          constraint_weight=hier_constraint))
     return regs
-
-
-def _register() -> None:
-    from protogen.train.heads import register_head
-    from protogen.train.models import register_model
-
-    register_model("sphere-cnn", lambda shape, out_dim, **kw: SphereCNN(shape, out_dim, **kw))
-
-    def w_softmax(in_dim, num_classes, *, prototypes=None, margin=None, **kw):
-        if margin not in (None, 1, 1.0):
-            raise InputError("w-softmax has no margin (use --loss ga-softmax --margin M)")
-        return WSoftmaxHead(in_dim, num_classes, margin=1.0, **kw)
-
-    def ga_softmax(in_dim, num_classes, *, prototypes=None, margin=None, **kw):
-        return WSoftmaxHead(in_dim, num_classes, margin=4.0 if margin is None else margin, **kw)
-
-    register_head("w-softmax", w_softmax)
-    register_head("ga-softmax", ga_softmax)
-
-
-_register()

@@ -9,14 +9,12 @@ scalar Tensor`` and ``predict(outputs) -> Tensor`` and a ``task`` attribute:
 - ``"joint"``: ``(labels, values)`` tuples.
 
 Prototypes and regression bounds are buffers: saved in the checkpoint, never trained.
-Classification heads are looked up by ``--loss`` name in :data:`HEADS`; other packages (the
-layers' margin softmax heads) add theirs with :func:`register_head`.
+Classification heads are looked up by ``--loss`` name in :mod:`protogen.train.registry`.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Callable
 
 import numpy as np
 import torch
@@ -214,25 +212,3 @@ def joint_prototypes(class_prototypes) -> tuple[np.ndarray, np.ndarray]:
     upper = np.zeros(d + 1)
     upper[-1] = 1.0
     return classes, upper
-
-
-# ----------------------------------------------------------------------------- registry
-HeadBuilder = Callable[..., Head]
-HEADS: dict[str, HeadBuilder] = {}
-
-
-def register_head(name: str, builder: HeadBuilder) -> None:
-    """Add a classification head: ``builder(in_dim, num_classes, *, prototypes=None, **options)``."""
-    HEADS[name] = builder
-
-
-def _prototype_builder(in_dim, num_classes, *, prototypes=None, **_):
-    if prototypes is None:
-        raise InputError("the prototype loss needs prototypes (--prototypes FILE|onehot|"
-                         "word-vectors)")
-    return PrototypeHead(prototypes)
-
-
-register_head("prototype", _prototype_builder)
-register_head("softmax", lambda in_dim, num_classes, **_: SoftmaxHead(in_dim, num_classes))
-register_head("ncm", lambda in_dim, num_classes, **_: NCMHead(in_dim, num_classes))

@@ -1,6 +1,6 @@
 """Evaluation figures from predictions (numpy): confusion matrix, accuracy, per-class accuracy,
-mean absolute error. The trainer accumulates confusion counts and absolute-error sums per batch
-(so DDP ranks can add them up) and turns them into a report here."""
+absolute error. The trainer's evaluation computes each rank's confusion counts and
+absolute-error sum here, adds them over DDP ranks and turns them into a report."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
         return np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
 
 
-def mean_absolute_error(values, predictions) -> float:
+def absolute_error_sum(values, predictions) -> float:
+    """Σ |value − prediction| in float64 (DDP ranks add these sums before dividing)."""
     values = np.asarray(values, dtype=np.float64)
     predictions = np.asarray(predictions, dtype=np.float64)
-    return float(np.mean(np.abs(values - predictions))) if values.size else float("nan")
+    return float(np.abs(values - predictions).sum())
 
 
 def classification_report(confusion: np.ndarray, class_names=None) -> dict:

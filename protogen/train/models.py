@@ -1,43 +1,16 @@
 """Networks: ``mlp``, ``cnn`` (seed 000 §3.3: two convolutional + two fully connected layers) and
 ``resnet32`` (the CIFAR-style ResNet of He et al. 2016, the paper's main network).
 
-Every builder is ``builder(input_shape, out_dim, **options) -> nn.Module`` with ``input_shape``
-= (channels, height, width) and ``out_dim`` = the prototype dimension D. Other packages add
-models with :func:`register_model` (the layers package adds ``sphere-cnn``).
+Every network is built as ``Net(input_shape, out_dim, **options)`` with ``input_shape`` =
+(channels, height, width) and ``out_dim`` = the prototype dimension D; the names ``--model``
+takes are in :mod:`protogen.train.registry`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from protogen.errors import InputError
-
-ModelBuilder = Callable[..., nn.Module]
-MODELS: dict[str, ModelBuilder] = {}
-
-
-def register_model(name: str, builder: ModelBuilder) -> None:
-    MODELS[name] = builder
-
-
-def build_model(name: str, input_shape, out_dim: int, **options) -> nn.Module:
-    if name not in MODELS:
-        _load_plugins()
-    if name not in MODELS:
-        raise InputError(f"unknown model {name!r} (choose from {', '.join(sorted(MODELS))})")
-    return MODELS[name](tuple(input_shape), int(out_dim), **options)
-
-
-def _load_plugins() -> None:
-    """Models living in other packages register themselves on import."""
-    try:
-        import protogen.layers  # noqa: F401
-    except ImportError:
-        pass
 
 
 class MLP(nn.Module):
@@ -124,6 +97,6 @@ class ResNetCIFAR(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-register_model("mlp", lambda shape, out_dim, **kw: MLP(shape, out_dim, **kw))
-register_model("cnn", lambda shape, out_dim, **kw: SmallCNN(shape, out_dim, **kw))
-register_model("resnet32", lambda shape, out_dim, **kw: ResNetCIFAR(shape, out_dim, 5, **kw))
+def resnet32(input_shape, out_dim: int, width: int = 16) -> ResNetCIFAR:
+    """ResNet-32 (n = 5 blocks per stage), the paper's main network."""
+    return ResNetCIFAR(input_shape, out_dim, blocks_per_stage=5, width=width)

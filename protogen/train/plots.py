@@ -83,7 +83,7 @@ def plot_outputs(outputs, labels, values, path: Path, *, class_names=None,
 
 
 def plot_run(run_dir, *, out_dir=None, device: str = "auto", force: bool = False) -> list[Path]:
-    from protogen.train.trainer import evaluate_run, load_run_config, read_metrics
+    from protogen.train import evaluate_run, load_run_config, read_metrics
 
     run_dir = Path(run_dir)
     _, info = load_run_config(run_dir)
@@ -95,12 +95,12 @@ def plot_run(run_dir, *, out_dir=None, device: str = "auto", force: bool = False
     rows = read_metrics(run_dir)
     if rows:
         written.append(plot_curves(rows, out_dir / "curves.png", force=force))
-    if info.get("out_dim") in (2, 3):
+    if info.out_dim in (2, 3):
         ev = evaluate_run(run_dir, device=device, keep_outputs=True)
         written.append(plot_outputs(ev["outputs"], ev["labels"], ev["values"],
                                     out_dir / "outputs.png",
-                                    class_names=info.get("class_names"), force=force))
+                                    class_names=info.class_names, force=force))
     if not written:
         raise InputError(f"{run_dir}: nothing to plot (no metrics, output dimension "
-                         f"{info.get('out_dim')})")
+                         f"{info.out_dim})")
     return written

@@ -1,0 +1,132 @@
+"""What defines a run (:class:`TrainConfig`, checked by :func:`check_config`) and what the run
+resolved from its data and prototypes (:class:`RunInfo`). Both are saved in the run's
+config.json ("config" and "resolved") and are plain JSON values, so a run directory can be
+rebuilt, evaluated and resumed without reading the prototype file again."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from protogen.errors import InputError
+
+TASKS = ("classification", "regression", "joint")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved as config.json (with the resolved values)."""
+
+    prototypes: str | None = None       # prototype file, "onehot" or "word-vectors[:SOURCE]"
+    dataset: str = "digits"
+    task: str = "classification"
+    loss: str = "prototype"             # prototype | softmax | ncm | squared | registered heads
+    dim: int | None = None              # output dimension where no prototype file fixes it
+    hidden: bool = False                # squared-loss baseline: extra linear layer D -> 1
+    joint_weights: tuple = (1.0, 1.0)   # (classification, regression)
+    model: str = "mlp"
+    model_options: dict = field(default_factory=dict)
+    head_options: dict = field(default_factory=dict)   # e.g. margin of the layers' heads
+    regularizers: dict = field(default_factory=dict)   # forwarded to protogen.layers
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None             # default 0.01 (SGD, the paper) or 0.001 (Adam)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: list | None = None      # default: 40 % and 80 % of the epochs (paper: 100, 200 of 250)
+    gamma: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    workers: int | None = None          # DataLoader workers; default 0 on CPU, 4 on CUDA
+    limit_train: int | None = None
+    limit_test: int | None = None
+    eval_batch_size: int = 1024
+    threads: int | None = None          # torch intra-op CPU threads; default: torch's choice
+
+    def resolved(self) -> "TrainConfig":
+        c = dataclasses.replace(self)
+        if c.lr is None:
+            c.lr = 0.01 if c.optimizer == "sgd" else 0.001
+        if c.milestones is None:
+            c.milestones = sorted({m for m in (int(0.4 * c.epochs), int(0.8 * c.epochs)) if m > 0})
+        c.joint_weights = tuple(float(w) for w in c.joint_weights)
+        return c
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["joint_weights"] = list(self.joint_weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        c = cls(**{k: v for k, v in d.items() if k in names})
+        c.joint_weights = tuple(c.joint_weights)
+        return c
+
+
+def check_config(c: TrainConfig) -> None:
+    """Refuse contradictory settings before any data is read."""
+    if c.task not in TASKS:
+        raise InputError(f"unknown task {c.task!r} (choose from {', '.join(TASKS)})")
+    if c.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {c.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
+    if c.epochs < 1 or c.batch_size < 1:
+        raise InputError("--epochs and --batch-size must be at least 1")
+    if c.dim is not None and c.dim < 1:
+        raise InputError(f"--dim must be positive, got {c.dim}")
+    if c.task == "regression" and c.loss not in ("prototype", "squared"):
+        raise InputError(f"regression takes --loss prototype or squared, not {c.loss!r}")
+    if c.task == "joint" and c.loss != "prototype":
+        raise InputError(f"the joint task uses the prototype loss, not {c.loss!r}")
+    if c.task == "classification" and c.loss == "squared":
+        raise InputError("--loss squared is the regression baseline (use --task regression)")
+    if c.loss == "squared" and c.prototypes:
+        raise InputError("--loss squared uses no prototypes (drop --prototypes)")
+
+
+@dataclass
+class RunInfo:
+    """What a run resolved from its data and prototypes (config.json's "resolved").
+
+    ``bounds`` are the regression label range of the training split ((None, None) without
+    values); ``input_mean``/``input_std`` normalise every input; ``prototype_shape`` lets
+    evaluate/resume rebuild the head with placeholders that the checkpoint's buffers replace.
+    """
+
+    num_classes: int | None
+    bounds: tuple
+    prototypes: dict                    # where the prototypes came from (source, method, ...)
+    prototype_shape: tuple | None
+    input_shape: tuple
+    input_mean: float
+    input_std: float
+    class_names: list | None
+    train_size: int
+    test_size: int
+    dataset_info: dict
+    out_dim: int
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["bounds"] = list(self.bounds)
+        d["input_shape"] = list(self.input_shape)
+        if self.prototype_shape is not None:
+            d["prototype_shape"] = list(self.prototype_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunInfo":
+        """From config.json; a missing key raises KeyError (the caller reports the file)."""
+        shape = d["prototype_shape"]
+        return cls(num_classes=d["num_classes"], bounds=tuple(d["bounds"]),
+                   prototypes=dict(d.get("prototypes") or {}),
+                   prototype_shape=None if shape is None else tuple(int(s) for s in shape),
+                   input_shape=tuple(int(s) for s in d["input_shape"]),
+                   input_mean=float(d["input_mean"]), input_std=float(d["input_std"]),
+                   class_names=d.get("class_names"), train_size=int(d.get("train_size", 0)),
+                   test_size=int(d.get("test_size", 0)),
+                   dataset_info=dict(d.get("dataset_info") or {}), out_dim=int(d["out_dim"]))
