@@ -9,7 +9,7 @@ import torch
 
 from protogen.errors import InputError
 from protogen.train import heads as H
-from protogen.train import losses as L
+from protogen import nn as L
 from protogen.train import metrics as M
 from protogen.train.registry import HEADS, build_model
 
@@ -115,9 +115,12 @@ def test_ncm_head_running_means():
 
 
 def test_heads_registry_and_prototypes_are_not_trained():
-    head = HEADS["prototype"](3, 4, prototypes=np.eye(4)[:, :3] + 0)
+    protos = np.vstack([np.eye(3), [[1.0, 1.0, 0.0]]])
+    head = HEADS["prototype"](3, 4, prototypes=protos)
     assert not list(head.parameters())
-    assert "prototypes" in head.state_dict()
+    assert list(head.state_dict()) == ["prototypes"]  # the checkpoint key old runs used
+    with pytest.raises(InputError, match="non-zero"):  # a zero row has no direction
+        HEADS["prototype"](3, 4, prototypes=np.eye(4)[:, :3])
     with pytest.raises(InputError):
         HEADS["prototype"](3, 4)
 

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from protogen.errors import InputError
-from protogen.train import losses
+from protogen import nn as pnn
 
 
 class Head(nn.Module, abc.ABC):
@@ -46,20 +46,21 @@ def _as_buffer(array) -> torch.Tensor:
     return torch.as_tensor(np.asarray(array, dtype=np.float32))
 
 
-class PrototypeHead(Head):
-    """Fixed class prototypes (K, D): loss Eq. (1), prediction Eq. (4)."""
+class PrototypeHead(Head, pnn.PrototypeLoss):
+    """Fixed class prototypes (K, D): loss Eq. (1), prediction Eq. (4). It *is* the public
+    :class:`protogen.nn.PrototypeLoss` (same buffer ``prototypes``, same ``reduction``: sum as
+    the paper, mean per example) with the head's interface on top."""
 
-    def __init__(self, prototypes):
-        super().__init__()
-        # Unit rows once here (exact in float32), so each step skips normalising them.
-        self.register_buffer("prototypes", F.normalize(_as_buffer(prototypes), dim=1))
+    def __init__(self, prototypes, reduction: str = "mean"):
+        pnn.PrototypeLoss.__init__(self, prototypes, reduction=reduction)
+
+    forward = Head.forward
 
     def loss(self, outputs, labels):
-        return losses.prototype_loss(outputs.float(), self.prototypes, labels,
-                                     unit_prototypes=True)
+        return pnn.PrototypeLoss.forward(self, outputs, labels)
 
     def predict(self, outputs):
-        return losses.prototype_predict(outputs.float(), self.prototypes, unit_prototypes=True)
+        return pnn.PrototypeLoss.predict(self, outputs)
 
 
 class SoftmaxHead(Head):
@@ -117,34 +118,32 @@ class NCMHead(Head):
         return self._logits(outputs).argmax(dim=1)
 
 
-class RegressionHead(Head):
-    """Two opposite prototypes p_u and p_l = −p_u (Eqs. 6–7); bounds from the training labels."""
+class RegressionHead(Head, pnn.RegressionPrototypeLoss):
+    """Two opposite prototypes p_u and p_l = −p_u (Eqs. 6–7), the public
+    :class:`protogen.nn.RegressionPrototypeLoss`; the bounds (from the training labels) are
+    also a buffer, so evaluate/resume restore them from the checkpoint."""
 
     task = "regression"
 
-    def __init__(self, upper_prototype, lower: float, upper: float):
-        super().__init__()
+    def __init__(self, upper_prototype, lower: float, upper: float, reduction: str = "mean"):
         if not upper > lower:
             raise InputError(f"regression needs distinct label bounds, got [{lower}, {upper}]")
-        self.register_buffer("upper_prototype", _as_buffer(upper_prototype))
+        pnn.RegressionPrototypeLoss.__init__(self, upper_prototype, lower, upper,
+                                             reduction=reduction)
         self.register_buffer("bounds", torch.tensor([float(lower), float(upper)],
                                                     dtype=torch.float64))
+        self.register_load_state_dict_post_hook(lambda module, _: module._sync_bounds())
 
-    @property
-    def lower(self) -> float:
-        return float(self.bounds[0])
+    forward = Head.forward
 
-    @property
-    def upper(self) -> float:
-        return float(self.bounds[1])
+    def _sync_bounds(self):
+        self.lower, self.upper = float(self.bounds[0]), float(self.bounds[1])
 
     def loss(self, outputs, values):
-        return losses.regression_loss(outputs.float(), self.upper_prototype, values.float(),
-                                      self.lower, self.upper)
+        return pnn.RegressionPrototypeLoss.forward(self, outputs, values)
 
     def predict(self, outputs):
-        return losses.regression_predict(outputs.float(), self.upper_prototype,
-                                         self.lower, self.upper)
+        return pnn.RegressionPrototypeLoss.predict(self, outputs)
 
 
 class SquaredRegressionHead(Head):
@@ -154,8 +153,10 @@ class SquaredRegressionHead(Head):
 
     task = "regression"
 
-    def __init__(self, in_dim: int, lower: float, upper: float, hidden: bool = False):
+    def __init__(self, in_dim: int, lower: float, upper: float, hidden: bool = False,
+                 reduction: str = "mean"):
         super().__init__()
+        self.reduction = reduction
         if not upper > lower:
             raise InputError(f"regression needs distinct label bounds, got [{lower}, {upper}]")
         if not hidden and in_dim != 1:
@@ -170,7 +171,8 @@ class SquaredRegressionHead(Head):
 
     def loss(self, outputs, values):
         lo, hi = float(self.bounds[0]), float(self.bounds[1])
-        return losses.squared_regression_loss(outputs.float(), values.float(), lo, hi)
+        return pnn.squared_regression_loss(outputs.float(), values.float(), lo, hi,
+                                           reduction=self.reduction)
 
     def predict(self, outputs):
         lo, hi = float(self.bounds[0]), float(self.bounds[1])
@@ -184,10 +186,10 @@ class JointHead(Head):
     task = "joint"
 
     def __init__(self, class_prototypes, upper_prototype, lower: float, upper: float,
-                 weights=(1.0, 1.0)):
+                 weights=(1.0, 1.0), reduction: str = "mean"):
         super().__init__()
-        self.classes = PrototypeHead(class_prototypes)
-        self.regression = RegressionHead(upper_prototype, lower, upper)
+        self.classes = PrototypeHead(class_prototypes, reduction)
+        self.regression = RegressionHead(upper_prototype, lower, upper, reduction)
         self.weights = (float(weights[0]), float(weights[1]))
 
     def loss(self, outputs, targets):
@@ -197,6 +199,40 @@ class JointHead(Head):
 
     def predict(self, outputs):
         return self.classes.predict(outputs), self.regression.predict(outputs)
+
+
+class MultiTaskHead(Head):
+    """The paper's multi-task baseline for the joint task (seed 000 §3.3, Table 4): K logits
+    with softmax cross-entropy plus one output with the squared loss on labels normalised to
+    [0, 1] by the bounds, weighted w_c L_CE + w_r L_sq. The network outputs K + 1 values."""
+
+    task = "joint"
+
+    def __init__(self, num_classes: int, lower: float, upper: float, weights=(1.0, 1.0),
+                 reduction: str = "mean"):
+        super().__init__()
+        if not upper > lower:
+            raise InputError(f"regression needs distinct label bounds, got [{lower}, {upper}]")
+        self.num_classes = int(num_classes)
+        self.weights = (float(weights[0]), float(weights[1]))
+        self.reduction = reduction
+        self.register_buffer("bounds", torch.tensor([float(lower), float(upper)],
+                                                    dtype=torch.float64))
+
+    def loss(self, outputs, targets):
+        labels, values = targets
+        outputs = outputs.float()
+        lo, hi = float(self.bounds[0]), float(self.bounds[1])
+        ce = F.cross_entropy(outputs[:, :self.num_classes], labels, reduction=self.reduction)
+        sq = pnn.squared_regression_loss(outputs[:, self.num_classes], values.float(), lo, hi,
+                                         reduction=self.reduction)
+        return self.weights[0] * ce + self.weights[1] * sq
+
+    def predict(self, outputs):
+        outputs = outputs.float()
+        lo, hi = float(self.bounds[0]), float(self.bounds[1])
+        value = lo + outputs[:, self.num_classes].clamp(0.0, 1.0) * (hi - lo)
+        return outputs[:, :self.num_classes].argmax(dim=1), value
 
 
 def joint_prototypes(class_prototypes) -> tuple[np.ndarray, np.ndarray]:
