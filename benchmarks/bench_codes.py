@@ -16,41 +16,25 @@ scale part in the background, and the RESULTS.md section is rebuilt from what ex
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _common import command_line, machine, replace_section, utc_now
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "results"
 FIGURES = HERE / "figures"
 RESULTS = HERE / "RESULTS.md"
-BEGIN, END = "<!-- BEGIN bench_codes -->", "<!-- END bench_codes -->"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def save(part: str, payload: dict) -> None:
     CACHE.mkdir(exist_ok=True)
-    payload = {**payload, "date": datetime.datetime.now(datetime.timezone.utc)
-               .isoformat(timespec="seconds"), "machine": machine(),
-               "command": "python " + " ".join(shlex.quote(a) for a in sys.argv)}
+    payload = {**payload, "date": utc_now(), "machine": machine(), "command": command_line()}
     tmp = CACHE / f".bench_codes_{part}.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, default=str))
     os.replace(tmp, CACHE / f"bench_codes_{part}.json")
@@ -189,7 +173,7 @@ def part_d(args) -> None:
 def section() -> str:
     from protogen import bench
 
-    lines = [BEGIN, "## Spherical codes vs best known and bounds (`benchmarks/bench_codes.py`)", "",
+    lines = ["## Spherical codes vs best known and bounds (`benchmarks/bench_codes.py`)", "",
              "Ratio = min angle / best-known angle (`protogen/data/best_known_codes.csv`); gap = "
              "best computed upper bound (`protogen/bounds.py`: simplex, Rankin, Fejes Toth for "
              "D = 3, Delsarte LP) minus the angle found. The 2 CPU cores were shared with other "
@@ -294,17 +278,11 @@ def section() -> str:
         lines += ["Not measured: no GPU machine was lent to this task. "
                   "`python benchmarks/bench_codes.py --parts d` runs it where CUDA is present.",
                   ""]
-    lines.append(END)
     return "\n".join(lines)
 
 
 def write_section() -> None:
-    text = RESULTS.read_text()
-    start, stop = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + section() + text[stop:]
-    tmp = RESULTS.with_name(".RESULTS.md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, RESULTS)
+    replace_section("bench_codes", section(), RESULTS)
 
 
 def main() -> None:

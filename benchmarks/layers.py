@@ -31,31 +31,18 @@ Per-epoch test accuracies come from each run's metrics.jsonl.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import command_line, machine, markdown_table, replace_section, utc_now
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 RAW = HERE / "results" / "layers.json"
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                      if line.startswith("Model name")), platform.processor())
-    except (OSError, subprocess.SubprocessError):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def hierarchical_data(seed: int = 0, supers: int = 4, subs: int = 5, train_per: int = 30,
@@ -198,21 +185,15 @@ def _fmt_reach(r: dict, epochs: int) -> str:
 
 
 def table(results: dict, epochs: int, target: float) -> str:
-    lines = ["| variant | test accuracy (mean ± std) | epochs to "
-             f"{target:.0%} test accuracy |", "|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {100 * r['final_mean']:.2f} ± {100 * r['final_std']:.2f} | "
-                     f"{_fmt_reach(r, epochs)} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["variant", "test accuracy (mean ± std)", f"epochs to {target:.0%} test accuracy"],
+        [[name, f"{100 * r['final_mean']:.2f} ± {100 * r['final_std']:.2f}",
+          _fmt_reach(r, epochs)] for name, r in results.items()])
 
 
 def write_section(payload: dict) -> None:
-    text = RESULTS.read_text()
-    begin, end = "<!-- BEGIN layers -->", "<!-- END layers -->"
-    if begin not in text or end not in text:
-        raise SystemExit(f"{RESULTS} has no layers markers")
     p = payload
-    parts = [begin, "## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
+    parts = ["## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
              f"Measured {p['date']} on {p['machine']}, CPU only, torch {p['torch']}, "
              f"{p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
              "were shared with other jobs while measuring (load average about 10). Commands: "
@@ -252,11 +233,8 @@ def write_section(payload: dict) -> None:
                   f"{r['hierarchy_min_angle_deg']:.2f}° against the plain solve's "
                   f"{r['hierarchy_plain_min_angle_deg']:.2f}° (cost "
                   f"{100 * r['hierarchy_min_angle_cost']:.1f} %, 10 % allowed).", ""]
-    parts += [p.get("notes", "").strip(), "", end]
-    new = text.split(begin)[0] + "\n".join(parts) + text.split(end, 1)[1]
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, RESULTS)
+    parts += [p.get("notes", "").strip(), ""]
+    replace_section("layers", "\n".join(parts), RESULTS)
 
 
 def main(argv=None) -> None:
@@ -286,12 +264,12 @@ def main(argv=None) -> None:
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         print(f"[{part}]", flush=True)
         results[part] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
-        kept[part] = {**settings[part], "command": "python benchmarks/layers.py "
-                      + " ".join(argv or sys.argv[1:]),
+        command = command_line(["benchmarks/layers.py", *(argv or sys.argv[1:])])
+        kept[part] = {**settings[part], "command": command,
                       "minutes": (time.perf_counter() - t0) / 60}
-        payload = {"date": dt.date.today().isoformat(), "machine": machine(),
+        payload = {"date": utc_now("%Y-%m-%d"), "machine": machine(),
                    "torch": torch.__version__, "repeats": args.repeats, "seeds": seeds,
-                   "command": "python benchmarks/layers.py " + " ".join(argv or sys.argv[1:]),
+                   "command": command,
                    "elapsed_min": (time.perf_counter() - t0) / 60, "settings": kept,
                    "results": results}
         if args.notes_file:

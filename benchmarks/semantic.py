@@ -16,11 +16,7 @@ in tens of minutes on a laptop; the paper's EA (population 3000, 300 generations
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,21 +24,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch threads fight other jobs on small hosts
 
 import numpy as np  # noqa: E402
+from _common import command_line, machine, replace_section, utc_now  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 PLOT = HERE / "semantic_tradeoff.png"
-BEGIN, END = "<!-- BEGIN semantic -->", "<!-- END semantic -->"
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                      if line.startswith("Model name")), platform.processor())
-    except (OSError, subprocess.CalledProcessError):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def run(dims, weights, args):
@@ -153,17 +139,6 @@ def plot(rows, path: Path) -> bool:
     return True
 
 
-def write_section(text: str) -> None:
-    content = RESULTS.read_text(encoding="utf-8")
-    if BEGIN not in content or END not in content:
-        raise SystemExit(f"{RESULTS} has no {BEGIN} ... {END} section")
-    head, rest = content.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
-    os.replace(tmp, RESULTS)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default="3,5,10,25")
@@ -188,12 +163,11 @@ def main(argv=None) -> None:
     if args.no_write:
         return
     plotted = plot(rows, PLOT)
-    command = "python benchmarks/semantic.py " + " ".join(shlex.quote(a) for a in
-                                                           (argv or sys.argv[1:]))
+    command = command_line(["benchmarks/semantic.py", *(argv or sys.argv[1:])])
     section = [
         "## Semantic prototypes (privileged information, seed 000 §2.1 / Table 3 setting)",
         "",
-        f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {cpu_model()}; "
+        f"- date: {utc_now('%Y-%m-%d %H:%M')} UTC; machine: {machine()}; "
         f"total {time.perf_counter() - start:.0f} s",
         f"- command: `{command.strip()}`",
         f"- word vectors: {source}; class names: CIFAR-100 (100); init: PCA; seed {args.seed}",
@@ -208,7 +182,7 @@ def main(argv=None) -> None:
     section += ["", text]
     if plotted:
         section += ["", f"![trade-off]({PLOT.name})"]
-    write_section("\n".join(section))
+    replace_section("semantic", "\n".join(section), RESULTS)
     print(f"updated {RESULTS}")
 
 

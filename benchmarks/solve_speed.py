@@ -15,48 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from _common import load_average, machine, markers, replace_section, utc_now
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 PAPER_JSON = HERE / "solve_speed_paper.json"
-BEGIN, END = "<!-- BEGIN solve_speed -->", "<!-- END solve_speed -->"
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                     if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores"
-
-
-def load() -> str:
-    try:
-        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "n/a"
+BEGIN, END = markers("solve_speed")
 
 
 def write_section(text: str) -> None:
-    """Replace the solve_speed marker section of RESULTS.md atomically."""
-    old = RESULTS.read_text()
-    start, stop = old.index(BEGIN) + len(BEGIN), old.index(END)
-    new = old[:start] + "\n" + text.rstrip() + "\n" + old[stop:]
-    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new)
-    os.replace(tmp, RESULTS)
+    replace_section("solve_speed", text.rstrip(), RESULTS)
 
 
 def backend_speed(num, dim, population, generations):
@@ -98,8 +71,8 @@ def remeasure_memetic(dims, num=100):
         lines = section.splitlines()
         lines = [row if line.startswith(f"| {dim} | memetic |") else line for line in lines]
         section = "\n".join(lines)
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section += (f"\n\nThe memetic rows were re-measured on {date} (load average {load()}) after "
+    date = utc_now("%Y-%m-%d %H:%M UTC")
+    section += (f"\n\nThe memetic rows were re-measured on {date} (load average {load_average()}) after "
                 "its local search changed from the exact polish alone to short annealed gradient "
                 "runs: `python benchmarks/solve_speed.py --remeasure-memetic`.")
     write_section(section)
@@ -139,14 +112,14 @@ def paper_run():
                        init_noise=0.1, extra_fitness=None, backend="numba")
     start = time.perf_counter()
     record = {"command": "python benchmarks/solve_speed.py --paper", "machine": machine(),
-              "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "generations_done": 0, "history": [], "load_start": load()}
+              "started": utc_now(),
+              "generations_done": 0, "history": [], "load_start": load_average()}
     for gen in range(300):
         state.step()
         record["generations_done"] = gen + 1
         record["history"].append(state.best[1])
         record["elapsed_s"] = time.perf_counter() - start
-        record["load_now"] = load()
+        record["load_now"] = load_average()
         tmp = PAPER_JSON.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, PAPER_JSON)
@@ -173,16 +146,16 @@ def main(argv=None):
 
     command = "python benchmarks/solve_speed.py " + " ".join(argv if argv is not None
                                                             else sys.argv[1:])
-    load_start = load()
+    load_start = load_average()
     speed = backend_speed(100, 25, args.speed_population, args.speed_generations)
     rows = compare_methods(args.dims, args.ea_limit)
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = utc_now("%Y-%m-%d %H:%M UTC")
     pairs = int(0.3 * args.speed_population) // 2
     lines = [
         "## Solver speed (`benchmarks/solve_speed.py`)", "",
         f"Date: {date}. Machine: {machine()}. Command: `{command.strip()}`.",
         f"The cores were shared with other engineers' jobs while measuring (load average "
-        f"{load_start} at the start, {load()} at the end), so absolute times are inflated and "
+        f"{load_start} at the start, {load_average()} at the end), so absolute times are inflated and "
         "noisy; the two backends in (a) ran back to back in one process.", "",
         f"(a) EA backends, K=100, D=25, population {args.speed_population}, {pairs} pairs x 300 "
         f"offspring = {pairs * 300} offspring per generation, {args.speed_generations} "

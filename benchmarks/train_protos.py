@@ -22,12 +22,8 @@ they do not reproduce the paper's 250-epoch numbers.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import command_line, machine, replace_section, utc_now
 
 from protogen.io import save_result
 from protogen.solvers import solve
@@ -44,20 +41,6 @@ from protogen.train import TrainConfig, read_metrics, train
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 STORE = HERE / "train_results"
-BEGIN, END = "<!-- BEGIN train -->", "<!-- END train -->"
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{model}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
 
 
 def protos(tmp: Path, k: int, dim: int, seed: int = 0) -> str:
@@ -199,7 +182,7 @@ def fmt(x, digits=4):
 def render(stamp: dict) -> str:
     parts = {p: json.loads((STORE / f"{p}.json").read_text()) for p in "abcd"
              if (STORE / f"{p}.json").exists()}
-    lines = [BEGIN, "## Training hyperspherical prototype networks (`benchmarks/train_protos.py`)", "",
+    lines = ["## Training hyperspherical prototype networks (`benchmarks/train_protos.py`)", "",
              "CPU only: no GPU was lent to this task, so (e) (ResNet-32 images/s with and without "
              "AMP, a GPU MNIST run) is not measured. The 2 CPU cores were shared with other jobs "
              "while measuring, and training used 1 torch thread; times are upper bounds. MNIST "
@@ -260,18 +243,11 @@ def render(stamp: dict) -> str:
                               f"operations (index, dot, norm, square) against one fused "
                               f"cross-entropy kernel."]
         lines.append("")
-    lines.append(END)
     return "\n".join(lines)
 
 
 def write_results() -> None:
-    text = RESULTS.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + render({}) + text[end:]
-    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new)
-    os.replace(tmp, RESULTS)
+    replace_section("train", render({}), RESULTS)
 
 
 def main() -> None:
@@ -279,7 +255,7 @@ def main() -> None:
     ap.add_argument("--parts", default="a,b,c,d")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, nothing written")
     args = ap.parse_args()
-    command = "python benchmarks/train_protos.py " + " ".join(sys.argv[1:])
+    command = command_line(["benchmarks/train_protos.py", *sys.argv[1:]])
     funcs = {"a": part_a, "b": part_b, "c": part_c, "d": part_d}
     with tempfile.TemporaryDirectory() as tmp:
         for p in args.parts.split(","):
@@ -289,8 +265,7 @@ def main() -> None:
             if args.quick:
                 continue
             STORE.mkdir(exist_ok=True)
-            meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "machine": machine(), "command": command}
+            meta = {"date": utc_now(), "machine": machine(torch_info=True), "command": command}
             (STORE / f"{p}.json").write_text(json.dumps({"meta": meta, "result": result},
                                                         indent=1, default=float))
             write_results()

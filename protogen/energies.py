@@ -30,6 +30,7 @@ import math
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from protogen.distances import chord_from_cosine, geodesic_from_cosine
 from protogen.errors import InputError
 
 # Blocks of cosines are kept under this many elements when chunk_size is None.
@@ -59,14 +60,13 @@ def _kernel(dist: torch.Tensor, s: float) -> torch.Tensor:
 
 
 def _distance(cos: torch.Tensor, angular: bool) -> torch.Tensor:
-    eps = _eps(cos.dtype)
     if angular:
         # arccos(-1 + e) = pi - sqrt(2e): the clamp costs ~sqrt(2e) radians at the antipode, so
         # it is kept near the float resolution (arccos' infinite slope at ±1 is cut off by it).
         tight = 1e-15 if cos.dtype == torch.float64 else 1e-6
-        return torch.arccos(cos.clamp(-1 + tight, 1 - tight))
-    # ||a - b||^2 = 2 - 2 cos for unit vectors; clamped so coincident points stay finite.
-    return torch.sqrt((2 - 2 * cos).clamp_min(eps * eps))
+        return geodesic_from_cosine(cos, 1 - tight)
+    # Clamped so that coincident points stay finite.
+    return chord_from_cosine(cos, _eps(cos.dtype))
 
 
 def _upper_blocks(u: torch.Tensor, chunk_size: int | None, block_fn):
@@ -180,3 +180,34 @@ def smooth_max_cosine(w: torch.Tensor, temperature: float, chunk_size: int | Non
 
         parts.append(checkpoint(block, u, use_reentrant=False) if use_checkpoint else block(u))
     return torch.logsumexp(torch.stack(parts), dim=0) / temperature
+
+
+# --- dense batched smooth maximum (small codes, several at once) ------------------------------
+
+def pair_mask(num: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    """(num, num) additive mask: 0 on the strict upper triangle, -inf elsewhere, so that adding
+    it to a cosine matrix keeps each unordered pair once and drops the diagonal."""
+    upper = torch.ones(num, num, dtype=torch.bool, device=device).triu(1)
+    zero = torch.zeros((), dtype=dtype, device=device)
+    return torch.where(upper, zero, torch.full((), -math.inf, dtype=dtype, device=device))
+
+
+def masked_pair_cosines(u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cosines of unit rows, (..., K, K), batched over leading axes, plus :func:`pair_mask`:
+    each pair once, -inf elsewhere. Its maximum is the max cosine of each code."""
+    return u @ u.transpose(-1, -2) + mask
+
+
+def dense_smooth_max(masked_cos: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(1/t) log Σ_{i<j} exp(t cos_ij) of each code in a batch of :func:`masked_pair_cosines`.
+
+    The dense twin of :func:`smooth_max_cosine` (same value up to float summation order), for
+    codes small enough that (R, K, K) fits at once; returns shape (...) of the leading axes.
+    """
+    return torch.logsumexp(temperature * masked_cos.flatten(-2), dim=-1) / temperature
+
+
+def code_energy(points, s: float = 1.0, **kwargs) -> float:
+    """:func:`riesz_energy` of a numpy (or torch) code as a float, in float64, no gradient."""
+    with torch.no_grad():
+        return float(riesz_energy(torch.as_tensor(points, dtype=torch.float64), s, **kwargs))

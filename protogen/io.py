@@ -5,11 +5,15 @@ Layout (``format = "protogen-prototypes"``, ``format_version = 1``)::
     /prototypes        float64 (K, D), unit rows
     /class_names       variable-length UTF-8 strings (K,), optional
     /<extra>           optional extra arrays (e.g. class_vectors of the semantic solve)
-    attrs: format, format_version, generated_by, creation_date, method, seed, num_classes, dim,
+    attrs: format, format_version, generated_by, creation_date, num_classes, dim,
            min_angle_deg, max_cosine, mean_nn_angle_deg, riesz1_energy, log_energy,
-           param_<name> for every solver parameter, and any extra metadata.
+           method, seed, elapsed_s, param_<name> for every solver parameter, any extra
+           metadata, and json_encoded_attrs (a JSON list of the attributes stored as JSON
+           text: None, lists, dicts), so that loading gives the values back.
 
-Everything else (the trainer, bench, export) reads files through :func:`load_prototypes`.
+One class, :class:`protogen.result.Result`, is written (:func:`save_result`) and read
+(:func:`load_prototypes`): save then load gives an equal Result. Everything else (the trainer,
+bench, export) reads files through :func:`load_prototypes`.
 Writes go to a temporary file in the target directory and are renamed into place, so a crash
 never leaves a partial file and an existing file is only replaced with ``force``.
 """
@@ -21,7 +25,6 @@ import datetime as _dt
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,38 +77,20 @@ def atomic_path(path, *, force: bool = False):
         raise
 
 
-@dataclass
-class PrototypeSet:
-    """A validated prototype file in memory."""
-
-    prototypes: np.ndarray
-    class_names: list[str] | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-    datasets: dict[str, np.ndarray] = field(default_factory=dict)
-    path: str | None = None
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.prototypes.shape[0])
-
-    @property
-    def dim(self) -> int:
-        return int(self.prototypes.shape[1])
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {k[len("param_"):]: v for k, v in self.attrs.items() if k.startswith("param_")}
+# Attributes the writer computes itself: loaded into Result.file_attrs, not into metadata.
+WRITER_ATTRS = ("format", "format_version", "generated_by", "creation_date", "num_classes", "dim",
+                "min_angle_deg", "max_cosine", "mean_nn_angle_deg", "riesz1_energy", "log_energy")
+# Names of the attributes stored as JSON text (None, lists, dicts), so that loading restores them.
+JSON_ATTRS = "json_encoded_attrs"
 
 
-def _attr_value(value):
-    """HDF5 attributes hold scalars and strings; everything else is stored as JSON text."""
-    if value is None:
-        return "null"
+def _attr_value(value) -> tuple[Any, bool]:
+    """(HDF5 value, stored as JSON?): attributes hold scalars and strings, the rest is JSON."""
     if isinstance(value, (bool, np.bool_)):
-        return bool(value)
+        return bool(value), False
     if isinstance(value, (int, float, str, np.integer, np.floating)):
-        return value
-    return json.dumps(value, default=str)
+        return value, False
+    return json.dumps(value, default=str), True
 
 
 def validate_prototypes(prototypes, class_names=None) -> np.ndarray:
@@ -129,13 +114,11 @@ def validate_prototypes(prototypes, class_names=None) -> np.ndarray:
     return arr
 
 
-def save_prototypes(path, prototypes, *, class_names=None, attrs=None, datasets=None,
-                    force: bool = False) -> Path:
-    """Validate and write a prototype file atomically. Summary metrics are computed here."""
+def _attributes(result: Result, arr: np.ndarray) -> dict[str, Any]:
+    """The attributes written for ``result``: writer's own, then method/seed/params/metadata."""
     from protogen.sphere import summary
 
-    arr = validate_prototypes(prototypes, class_names)
-    all_attrs: dict[str, Any] = {
+    out: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "generated_by": f"protogen {__version__}",
@@ -143,34 +126,51 @@ def save_prototypes(path, prototypes, *, class_names=None, attrs=None, datasets=
         "num_classes": arr.shape[0],
         "dim": arr.shape[1],
     }
-    all_attrs.update(summary(arr))
-    all_attrs.update(attrs or {})
+    out.update(summary(arr))
+    out.update({"method": result.method, "seed": result.seed,
+                "elapsed_s": float(result.elapsed_s)})
+    out.update({f"param_{k}": v for k, v in result.params.items()})
+    out.update(result.metadata)
+    return out
+
+
+def save_result(result: Result, path, *, force: bool = False) -> Path:
+    """Validate and write everything a :class:`Result` carries, atomically: prototypes, class
+    names, extra datasets, method, seed, elapsed time, params and metadata, plus the summary
+    metrics recomputed from the coordinates. :func:`load_prototypes` gives back an equal Result."""
+    arr = validate_prototypes(result.prototypes, result.class_names)
+    attrs = _attributes(result, arr)
+    for name in result.datasets:
+        if name in ("prototypes", "class_names"):
+            raise InputError(f"extra dataset name {name!r} is reserved")
+    if JSON_ATTRS in attrs:
+        raise InputError(f"attribute name {JSON_ATTRS!r} is reserved")
     path = Path(path)
     import h5py
 
     with atomic_path(path, force=force) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("prototypes", data=arr)
-            if class_names is not None:
-                f.create_dataset("class_names", data=[str(n) for n in class_names],
+            if result.class_names is not None:
+                f.create_dataset("class_names", data=[str(n) for n in result.class_names],
                                  dtype=h5py.string_dtype("utf-8"))
-            for name, data in (datasets or {}).items():
-                if name in ("prototypes", "class_names"):
-                    raise InputError(f"extra dataset name {name!r} is reserved")
+            for name, data in result.datasets.items():
                 f.create_dataset(name, data=np.asarray(data))
-            for key, value in all_attrs.items():
-                f.attrs[key] = _attr_value(value)
+            as_json = []
+            for key, value in attrs.items():
+                f.attrs[key], encoded = _attr_value(value)
+                if encoded:
+                    as_json.append(key)
+            f.attrs[JSON_ATTRS] = json.dumps(as_json)
     return path
 
 
-def save_result(result: Result, path, *, force: bool = False) -> Path:
-    """Write everything a :class:`Result` carries: prototypes, names, params, seed, metadata."""
-    attrs: dict[str, Any] = {"method": result.method, "seed": result.seed,
-                             "elapsed_s": float(result.elapsed_s)}
-    attrs.update({f"param_{k}": v for k, v in result.params.items()})
-    attrs.update(result.metadata)
-    return save_prototypes(path, result.prototypes, class_names=result.class_names,
-                           attrs=attrs, datasets=result.datasets, force=force)
+def save_prototypes(path, prototypes, *, class_names=None, metadata=None, datasets=None,
+                    force: bool = False) -> Path:
+    """Write bare prototypes (no solver) as a file: :func:`save_result` of a method-less Result."""
+    return save_result(Result(np.asarray(prototypes), class_names=class_names,
+                              metadata=dict(metadata or {}), datasets=dict(datasets or {})),
+                       path, force=force)
 
 
 def _decode(value):
@@ -183,8 +183,30 @@ def _decode(value):
     return value
 
 
-def load_prototypes(path) -> PrototypeSet:
-    """Read and validate a prototype file; any problem is one line of :class:`FileFormatError`."""
+def _result_from_file(arr, names, attrs, datasets, path) -> Result:
+    """Split the file's attributes back into the fields :func:`save_result` wrote them from."""
+    if JSON_ATTRS not in attrs:
+        # Files written before json_encoded_attrs stored None as the text "null".
+        attrs = {k: None if v == "null" else v for k, v in attrs.items()}
+    try:
+        encoded = json.loads(attrs.pop(JSON_ATTRS, "[]"))
+        for key in encoded:
+            if key in attrs:
+                attrs[key] = json.loads(attrs[key])
+    except (TypeError, ValueError):
+        raise FileFormatError(f"{path}: damaged attribute {JSON_ATTRS!r}") from None
+    file_attrs = {k: attrs.pop(k) for k in WRITER_ATTRS if k in attrs}
+    method, seed, elapsed = attrs.pop("method", None), attrs.pop("seed", None), \
+        attrs.pop("elapsed_s", 0.0)
+    params = {k[len("param_"):]: attrs.pop(k) for k in list(attrs) if k.startswith("param_")}
+    return Result(arr, method=method, seed=seed, params=params, elapsed_s=elapsed,
+                  class_names=names, metadata=attrs, datasets=datasets, file_attrs=file_attrs,
+                  path=str(path))
+
+
+def load_prototypes(path) -> Result:
+    """Read and validate a prototype file into a :class:`Result`; any problem is one line of
+    :class:`FileFormatError`."""
     import h5py
 
     path = Path(path)
@@ -224,7 +246,7 @@ def load_prototypes(path) -> PrototypeSet:
         arr = validate_prototypes(prototypes, names)
     except FileFormatError as exc:
         raise FileFormatError(f"{path}: {exc}") from None
-    return PrototypeSet(arr, names, attrs, datasets, str(path))
+    return _result_from_file(arr, names, attrs, datasets, path)
 
 
 # --- export / import -----------------------------------------------------------------------
@@ -232,7 +254,7 @@ def load_prototypes(path) -> PrototypeSet:
 # txt: Sloane's format, one coordinate per line, prototypes one after another (D must be given
 # on import, since the file does not record it).
 
-def export_prototypes(pset: PrototypeSet, path, fmt: str, *, force: bool = False) -> Path:
+def export_prototypes(pset: Result, path, fmt: str, *, force: bool = False) -> Path:
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
     with atomic_path(path, force=force) as tmp:
@@ -290,6 +312,6 @@ def import_prototypes(src, out, *, fmt: str | None = None, dim: int | None = Non
         arr = validate_prototypes(arr, class_names)
     except FileFormatError as exc:
         raise InputError(f"{src}: {exc}" + ("" if normalize else " (try --normalize)")) from None
-    return save_prototypes(out, arr, class_names=class_names, force=force,
-                           attrs={"method": "import", "imported_from": str(src),
-                                  "imported_format": fmt, "seed": None})
+    return save_result(Result(arr, method="import", class_names=class_names,
+                              metadata={"imported_from": str(src), "imported_format": fmt}),
+                       out, force=force)

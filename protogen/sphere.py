@@ -2,7 +2,9 @@
 
 A spherical code is a (K, D) array of unit rows. The quality measures are the minimum pairwise
 angle (the Tammes objective), the maximum pairwise cosine (its monotone twin), the mean
-nearest-neighbour angle and the hyperspherical energies (see :mod:`protogen.energies`).
+nearest-neighbour angle and the hyperspherical energies (:func:`riesz_energy` here for reports;
+the differentiable ones in :mod:`protogen.energies`). Upper bounds live in :mod:`protogen.bounds`.
+This module needs numpy only.
 
 Every pairwise reduction has a chunked path: rows are processed in blocks of ``chunk_size`` so
 that memory is O(K * chunk_size) instead of O(K^2). ``chunk_size=None`` picks a block that keeps
@@ -19,6 +21,9 @@ from protogen.errors import InputError
 
 # One block of float64 cosines is kept under this many bytes on the chunked path.
 _BLOCK_BYTES = 64 * 2**20
+# Chords below this count as this (as in protogen.energies for float64): coincident points
+# give a large finite energy instead of inf.
+_CHORD_FLOOR = 1e-7
 
 
 def normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -34,12 +39,6 @@ def random_points(num: int, dim: int, seed: int) -> np.ndarray:
     """``num`` points uniform on S^(dim-1) (normalised Gaussians), reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
     return normalize(rng.standard_normal((num, dim)))
-
-
-def pairwise_cosines(x: np.ndarray) -> np.ndarray:
-    """Full (K, K) cosine matrix of unit rows (diagonal included). O(K^2) memory."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.clip(x @ x.T, -1.0, 1.0)
 
 
 def _default_chunk(num: int) -> int:
@@ -88,22 +87,27 @@ def mean_nn_angle_deg(x: np.ndarray, chunk_size: int | None = None) -> float:
     return float(np.mean(angle_deg(nearest_neighbor_cosines(x, chunk_size))))
 
 
-def energy(x: np.ndarray, s: float = 1.0, *, half_space: bool = False, angular: bool = False,
-           reduction: str = "sum", chunk_size: int | None = None) -> float:
-    """Riesz s-energy (s > 0) or logarithmic energy (s = 0) of the code, as a float.
+def riesz_energy(x: np.ndarray, s: float = 1.0, chunk_size: int | None = None) -> float:
+    """Riesz s-energy (s > 0) or logarithmic energy (s = 0) of unit rows, summed over pairs i < j:
+    Σ ||x_i − x_j||^(−s), or Σ log(1/||x_i − x_j||) (MHE, seed 002, Eq. 1), for reports.
 
-    A numpy front for :func:`protogen.energies.riesz_energy`, the single definition that the
-    solvers and the MHE regulariser share (evaluated in float64 without gradients).
+    The numpy twin of :func:`protogen.energies.riesz_energy` (the differentiable one the solvers
+    use), kept so that writing and reading files needs no torch; chords are floored at 1e-7 as
+    there. Rows are processed in blocks against the rows after them.
     """
-    import torch
-
-    from protogen.energies import riesz_energy
-
-    with torch.no_grad():
-        value = riesz_energy(torch.as_tensor(np.asarray(x, dtype=np.float64)), s,
-                             half_space=half_space, angular=angular, reduction=reduction,
-                             chunk_size=chunk_size)
-    return float(value)
+    if s < 0 or not math.isfinite(s):
+        raise InputError(f"the Riesz exponent s must be finite and >= 0, got {s}")
+    x = normalize(x)
+    num = x.shape[0]
+    if num < 2:
+        raise InputError("need at least two points")
+    total = 0.0
+    for start, stop in _row_blocks(num, chunk_size):
+        cos = x[start:stop] @ x[start:].T
+        upper = np.arange(start, num)[None, :] > np.arange(start, stop)[:, None]
+        chord = np.sqrt(np.maximum(2.0 - 2.0 * cos[upper], _CHORD_FLOOR**2))
+        total += float(np.sum(-np.log(chord) if s == 0 else chord ** (-s)))
+    return total
 
 
 def summary(x: np.ndarray, chunk_size: int | None = None) -> dict[str, float]:
@@ -113,27 +117,6 @@ def summary(x: np.ndarray, chunk_size: int | None = None) -> dict[str, float]:
         "min_angle_deg": float(angle_deg(nn.max())),
         "max_cosine": float(nn.max()),
         "mean_nn_angle_deg": float(np.mean(angle_deg(nn))),
-        "riesz1_energy": energy(x, 1.0, chunk_size=chunk_size),
-        "log_energy": energy(x, 0.0, chunk_size=chunk_size),
+        "riesz1_energy": riesz_energy(x, 1.0, chunk_size),
+        "log_energy": riesz_energy(x, 0.0, chunk_size),
     }
-
-
-def simplex_max_cosine_bound(num: int) -> float:
-    """Lower bound on the max cosine of any ``num`` points: -1/(num-1) (the regular simplex)."""
-    return -1.0 / (num - 1)
-
-
-def simplex_angle_bound_deg(num: int) -> float:
-    """Upper bound on the min angle, degrees, from the simplex bound (valid for every D)."""
-    return math.degrees(math.acos(simplex_max_cosine_bound(num)))
-
-
-def rankin_angle_bound_deg(num: int, dim: int) -> float:
-    """Rankin: more than dim+1 points in dim dimensions have min angle <= 90 degrees.
-
-    For num <= dim + 1 the simplex bound is the binding one; returned here as well so callers
-    can use this as "the best of simplex and Rankin".
-    """
-    if num <= dim + 1:
-        return simplex_angle_bound_deg(num)
-    return 90.0

@@ -22,6 +22,8 @@ def test_simplex_bound_is_the_regular_simplex_angle():
         # An actual simplex (built independently by QR) attains it.
         assert min_angle_deg(simplex(num, num + 2)) == pytest.approx(expected, abs=1e-9)
     assert bounds.simplex_bound_deg(4) == pytest.approx(109.4712206344907, abs=1e-10)
+    assert bounds.simplex_bound_deg(3) == pytest.approx(120.0, abs=1e-12)  # the triangle
+    assert bounds.simplex_bound_deg(2) == pytest.approx(180.0, abs=1e-12)  # antipodes
 
 
 def test_rankin_bound():
@@ -43,11 +45,17 @@ def test_fejes_toth_tight_cases(num, expected):
     assert bounds.fejes_toth_bound_deg(num) == pytest.approx(expected, abs=1e-9)
 
 
-def test_fejes_toth_formula_and_not_tight_elsewhere():
-    # Hand evaluation of d^2 <= 4 - csc^2(pi N / (6 (N - 2))) at N = 5: omega = 5 pi / 18.
-    d2 = 4 - 1 / math.sin(5 * math.pi / 18) ** 2
-    assert bounds.fejes_toth_bound_deg(5) == pytest.approx(
+@pytest.mark.parametrize("num, omega_deg", [(5, 50.0), (8, 40.0), (14, 35.0), (32, 32.0)])
+def test_fejes_toth_formula_by_hand(num, omega_deg):
+    # omega = pi N / (6 (N - 2)) worked out by hand: N=5: 5*180/18 = 50 deg; N=8: 8*180/36 = 40;
+    # N=14: 14*180/72 = 35; N=32: 32*180/180 = 32. Chord bound d^2 <= 4 - csc^2(omega), and the
+    # angle of a chord d is 2 asin(d / 2).
+    d2 = 4 - 1 / math.sin(math.radians(omega_deg)) ** 2
+    assert bounds.fejes_toth_bound_deg(num) == pytest.approx(
         math.degrees(2 * math.asin(math.sqrt(d2) / 2)), abs=1e-9)
+
+
+def test_fejes_toth_not_tight_elsewhere():
     assert bounds.fejes_toth_bound_deg(5) > 90.0 + 1.0  # the optimum (90) is well below
     values = [bounds.fejes_toth_bound_deg(n) for n in range(3, 200)]
     assert all(a > b for a, b in zip(values, values[1:]))
@@ -131,10 +139,13 @@ def test_delsarte_lp_high_dimension_and_warm_start():
 
 
 def test_delsarte_lp_below_simplex_and_above_truth():
+    table = load_table()
     for num, dim in ((7, 3), (13, 3), (10, 4), (24, 4)):
         lp = bounds.delsarte_lp_bound_deg(num, dim)
         assert lp <= bounds.simplex_bound_deg(num) + 1e-12
         assert lp <= 90.0 + 1e-6  # Rankin applies to all of these (N >= D + 2)
+        # an upper bound is at least every known code (Sloane's table)
+        assert lp >= table[(dim, num)].min_angle_deg - 1e-7, (num, dim)
     # N <= D + 1: the simplex bound is attained and the LP reproduces it.
     assert bounds.delsarte_lp_bound_deg(100, 100) == pytest.approx(
         math.degrees(math.acos(-1 / 99)), abs=1e-9)
@@ -158,12 +169,31 @@ def test_certificate_lists_every_bound_and_the_record():
     assert "fejes_toth" not in off and off["best_bound"] == "rankin"
 
 
-def test_best_upper_bound_is_the_minimum():
-    found = bounds.best_upper_bound_deg(12, 3)
-    assert found["best"] == min(found["simplex"], found["rankin"], found["fejes_toth"],
-                                found["delsarte_lp"])
-    assert found["best"] == pytest.approx(ICOSAHEDRON_DEG, abs=1e-9)  # Fejes Toth is exact here
-    assert "fejes_toth" not in bounds.best_upper_bound_deg(10, 4, lp=False)
+@pytest.mark.parametrize("num, dim, binding, optimum, tol", [
+    (12, 3, "fejes_toth", ICOSAHEDRON_DEG, 1e-9),   # Fejes Toth is exact at the icosahedron
+    (120, 4, "delsarte_lp", 36.0, 5e-4),            # the LP is tight at the 600-cell
+    (5, 3, "rankin", 90.0, 0.0),                    # 5 points in R^3: Rankin's 90 deg, attained
+    (3, 5, "simplex", 120.0, 1e-12),                # N <= D + 1: the triangle
+])
+def test_best_upper_bound_against_known_optima(num, dim, binding, optimum, tol):
+    """``best`` equals the optimum of a case solved in the literature, by the bound that
+    proves it; the other entries are the hand formulas."""
+    found = bounds.best_upper_bound_deg(num, dim)
+    assert optimum - 1e-7 <= found["best"] <= optimum + tol
+    assert found[binding] == pytest.approx(found["best"], abs=1e-12)
+    assert found["simplex"] == pytest.approx(math.degrees(math.acos(-1 / (num - 1))), abs=1e-12)
+    assert found["rankin"] == (90.0 if num >= dim + 2 else found["simplex"])
+    assert found["rankin_strict"] == float(num >= 2 * dim + 1)
+    if dim == 3:
+        omega = math.pi * num / (6 * (num - 2))
+        chord = math.sqrt(4 - 1 / math.sin(omega) ** 2)
+        assert found["fejes_toth"] == pytest.approx(math.degrees(2 * math.asin(chord / 2)),
+                                                    abs=1e-9)
+
+
+def test_best_upper_bound_keys_and_errors():
+    assert set(bounds.best_upper_bound_deg(10, 4, lp=False)) == {"simplex", "rankin",
+                                                                 "rankin_strict", "best"}
     with pytest.raises(InputError):
         bounds.best_upper_bound_deg(1, 3)
 

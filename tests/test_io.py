@@ -17,22 +17,53 @@ def make_file(tmp_path, name="p.h5", protos=None, **kw):
 
 def test_round_trip_with_names_attrs_and_datasets(tmp_path):
     protos = cross_polytope(6, 3)
-    res = Result(protos, method="closed-form", seed=7, params={"construction": "x", "tries": 3},
-                 class_names=list("abcdef"), metadata={"note": "hello", "nested": {"a": [1, 2]}},
+    res = Result(protos, method="closed-form", seed=7,
+                 params={"construction": "x", "tries": 3, "rate": 0.25, "flag": True,
+                         "time_limit": None, "sizes": [2, 3]},
+                 elapsed_s=1.5, class_names=list("abcdef"),
+                 metadata={"note": "hello", "nested": {"a": [1, 2]}, "nothing": None},
                  datasets={"class_vectors": np.arange(12.0).reshape(6, 2)})
     path = io.save_result(res, tmp_path / "p.h5")
     pset = io.load_prototypes(path)
+    assert isinstance(pset, Result) and pset == res  # one class, an equal object back
+    assert pset.path == str(path)
+    # field by field against the literals above (equality alone could hide a bad __eq__)
     np.testing.assert_array_equal(pset.prototypes, protos)
+    assert (pset.method, pset.seed, pset.elapsed_s) == ("closed-form", 7, 1.5)
     assert pset.class_names == list("abcdef")
+    assert pset.params == {"construction": "x", "tries": 3, "rate": 0.25, "flag": True,
+                           "time_limit": None, "sizes": [2, 3]}
+    assert pset.metadata == {"note": "hello", "nested": {"a": [1, 2]}, "nothing": None}
+    np.testing.assert_array_equal(pset.datasets["class_vectors"], np.arange(12.0).reshape(6, 2))
     assert pset.attrs["format"] == io.FORMAT and pset.attrs["format_version"] == io.FORMAT_VERSION
     assert pset.attrs["generated_by"].startswith("protogen ")
     assert pset.attrs["seed"] == 7 and pset.attrs["method"] == "closed-form"
-    assert pset.params == {"construction": "x", "tries": 3}
+    # the octahedron: min angle 90 deg, 12 pairs at chord sqrt 2 and 3 at chord 2
     assert pset.attrs["min_angle_deg"] == pytest.approx(90.0)
     assert pset.attrs["max_cosine"] == pytest.approx(0.0, abs=1e-12)
-    assert "creation_date" in pset.attrs and "riesz1_energy" in pset.attrs
-    assert pset.attrs["nested"] == '{"a": [1, 2]}'
-    np.testing.assert_array_equal(pset.datasets["class_vectors"], np.arange(12.0).reshape(6, 2))
+    assert pset.attrs["riesz1_energy"] == pytest.approx(12 / 2**0.5 + 3 / 2, abs=1e-12)
+    assert "creation_date" in pset.attrs
+    # a change in any saved field breaks equality; history (not saved) does not
+    assert pset != Result(protos, method="closed-form", seed=8, params=res.params,
+                          elapsed_s=1.5, class_names=list("abcdef"), metadata=res.metadata,
+                          datasets=res.datasets)
+    changed = io.load_prototypes(path)
+    changed.datasets["class_vectors"] = changed.datasets["class_vectors"] + 1
+    assert changed != res
+    res.history.append(0.5)
+    assert pset == res
+
+
+def test_bare_prototypes_round_trip_and_legacy_null(tmp_path):
+    path = make_file(tmp_path, class_names=["a", "b", "c", "d"])
+    pset = io.load_prototypes(path)
+    assert pset == Result(simplex(4, 3), class_names=["a", "b", "c", "d"])
+    assert pset.method is None and pset.seed is None
+    # a file from before json_encoded_attrs stored None as the text "null"
+    with h5py.File(path, "r+") as f:
+        del f.attrs[io.JSON_ATTRS]
+        f.attrs["seed"] = "null"
+    assert io.load_prototypes(path).seed is None
 
 
 def test_no_silent_overwrite_and_force(tmp_path):

@@ -245,7 +245,8 @@ def test_train_cli_with_every_layers_flag(tmp_path):
         "cpu", "--out", str(tmp_path / "run"), "--quiet", "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output[res.output.index("{"):])
-    assert 0 <= report["accuracy"] <= 1
+    conf = np.array(report["confusion_matrix"])  # accuracy is the confusion matrix's trace
+    assert conf.sum() == 32 and np.trace(conf) == round(report["accuracy"] * 32)
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
     assert cfg["model_options"] == {"sphere_op": "learnable-sigmoid"}
     assert cfg["regularizers"]["mhe"] == "s=2,hidden=1,output=1,half-space"

@@ -51,15 +51,33 @@ def test_chunked_nearest_neighbours_match_naive_loop(chunk):
                                naive_nn_cosines(x), atol=1e-12)
 
 
-def test_energies_of_square_and_tetrahedron():
+@pytest.mark.parametrize("chunk", [None, 1, 3])
+def test_energies_of_square_and_tetrahedron(chunk):
     # Square: 4 sides of length sqrt(2), 2 diagonals of length 2.
-    assert sphere.energy(SQUARE, 1.0) == pytest.approx(4 / math.sqrt(2) + 2 / 2)
-    assert sphere.energy(SQUARE, 2.0) == pytest.approx(4 / 2 + 2 / 4)
+    assert sphere.riesz_energy(SQUARE, 1.0, chunk) == pytest.approx(4 / math.sqrt(2) + 2 / 2,
+                                                                    abs=1e-12)
+    assert sphere.riesz_energy(SQUARE, 2.0, chunk) == pytest.approx(4 / 2 + 2 / 4, abs=1e-12)
     # Tetrahedron: 6 edges of length sqrt(8/3).
     edge = math.sqrt(8 / 3)
-    assert sphere.energy(TETRA, 1.0) == pytest.approx(6 / edge)
-    assert sphere.energy(TETRA, 0.0) == pytest.approx(6 * math.log(1 / edge))
-    assert sphere.energy(TETRA, 1.0, reduction="mean") == pytest.approx(1 / edge)
+    assert sphere.riesz_energy(TETRA, 1.0, chunk) == pytest.approx(6 / edge, abs=1e-12)
+    assert sphere.riesz_energy(TETRA, 0.0, chunk) == pytest.approx(6 * math.log(1 / edge),
+                                                                   abs=1e-12)
+
+
+def test_numpy_energy_equals_the_torch_energy():
+    """The report energy (numpy) and the solvers' energy (torch) are two codes of one formula."""
+    import torch
+
+    from protogen.energies import riesz_energy
+
+    x = sphere.random_points(23, 4, seed=8)
+    x[5] = x[4]  # coincident points: both floor the chord at 1e-7
+    for s in (0.0, 0.5, 1.0, 2.0):
+        want = float(riesz_energy(torch.tensor(x), s))
+        for chunk in (None, 1, 5):
+            assert sphere.riesz_energy(x, s, chunk) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    with pytest.raises(InputError):
+        sphere.riesz_energy(x, -1.0)
 
 
 def test_summary_keys_and_values():
@@ -69,6 +87,7 @@ def test_summary_keys_and_values():
     # Octahedron: 12 pairs at distance sqrt(2), 3 antipodal pairs at distance 2.
     assert s["riesz1_energy"] == pytest.approx(12 / math.sqrt(2) + 3 / 2)
     assert s["log_energy"] == pytest.approx(12 * math.log(1 / math.sqrt(2)) + 3 * math.log(0.5))
+    assert s["mean_nn_angle_deg"] == pytest.approx(90.0)
 
 
 def test_random_points_are_unit_and_seeded():
@@ -86,8 +105,3 @@ def test_bad_inputs():
     with pytest.raises(InputError):
         sphere.nearest_neighbor_cosines(TETRA, chunk_size=0)
 
-
-def test_bounds_helpers():
-    assert sphere.simplex_angle_bound_deg(4) == pytest.approx(math.degrees(math.acos(-1 / 3)))
-    assert sphere.rankin_angle_bound_deg(6, 3) == 90.0
-    assert sphere.rankin_angle_bound_deg(3, 3) == pytest.approx(120.0)

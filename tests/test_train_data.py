@@ -13,7 +13,9 @@ def test_digits_fixed_split_and_shapes():
     assert d.input_shape == (1, 8, 8) and d.num_classes == 10
     assert len(d.train) + len(d.test) == 1797
     assert d.class_names[:3] == ["zero", "one", "two"]
-    assert 0.0 <= d.train.x.min() and d.train.x.max() <= 1.0
+    # scikit-learn's pixels are the integers 0..16, scaled by 1/16: exactly 0 and 1 at the ends
+    assert d.train.x.min() == 0.0 and d.train.x.max() == 1.0
+    assert np.array_equal(d.train.x * 16, np.round(d.train.x * 16))
     again = load_dataset("digits", seed=5)  # the split does not depend on the run's seed
     assert np.array_equal(again.test.labels, d.test.labels)
     small = load_dataset("digits", limit_train=100, limit_test=50)

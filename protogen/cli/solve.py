@@ -34,11 +34,11 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
 
 def solve_summary(result, metrics: dict) -> dict:
     """The figures printed after a solve (and by ``--json``)."""
-    from protogen.sphere import rankin_angle_bound_deg, simplex_angle_bound_deg
+    from protogen.bounds import rankin_bound_deg, simplex_bound_deg
 
     num, dim = result.prototypes.shape
-    simplex = simplex_angle_bound_deg(num)
-    rankin = rankin_angle_bound_deg(num, dim)
+    simplex = simplex_bound_deg(num)
+    rankin = rankin_bound_deg(num, dim)[0]
     out = {
         "method": result.method,
         "num_classes": num,
@@ -124,7 +124,7 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     from protogen.data import read_class_names
     from protogen.io import check_writable, save_result
     from protogen.solvers import solve as run_solve
-    from protogen.sphere import energy, summary
+    from protogen.sphere import summary
 
     class_names = read_class_names(names) if names else None
     if class_names is not None:
@@ -164,8 +164,11 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     if method == "energy":
         s = solver_options["s"]
         metrics["energy_s"] = s
-        metrics["energy"] = energy(result.prototypes, s, half_space=solver_options["half_space"],
-                                   angular=solver_options["angular"])
+        from protogen.energies import code_energy
+
+        metrics["energy"] = code_energy(result.prototypes, s,
+                                        half_space=solver_options["half_space"],
+                                        angular=solver_options["angular"])
         result.metadata.update({"energy_s": s, "energy": metrics["energy"]})
     save_result(result, out, force=force)
     report = solve_summary(result, metrics)

@@ -21,12 +21,8 @@ C3 spheres of different groups do not overlap, ‖W_super,a − W_super,b‖ ≥
 r_g = max_{k∈g} ‖w_sub,k‖. C2 (an inner centre inside its outer sphere) needs a root sphere of
 its own and is vacuous for a two-level hierarchy rooted at the origin, so it is not applied.
 
-Metrics (§3.2, Eqs. 8–9; the extracted text of both is garbled, the forms follow the prose):
-  discrete   θ_Dh = (1 − D_h)/2, D_h = 1/d Σ_k sign(u_k) sign(v_k) (normalised Hamming, Eq. 8);
-             sign(0) = +1, backward through the saturated straight-through estimator 1_{|x| ≤ 1}
-             (§3.3, Bengio et al. 2013);
-  continuous θ = arccos(clamp(cos, −0.99, 0.99)) / π (the clamp of §3.3);
-  am = (θ_Dh + θ)/2, gm = √(θ_Dh θ), hm = 2 θ_Dh θ / (θ_Dh + θ) (Eq. 9).
+The metrics D (§3.2, Eqs. 8–9: discrete, continuous, am, gm, hm) live in
+:mod:`protogen.distances`, shared with the energies.
 """
 
 from __future__ import annotations
@@ -42,12 +38,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from protogen.distances import HIERARCHY_METRICS as METRICS
+from protogen.distances import SignSTE, pairwise_distances, sign_ste  # noqa: F401 (re-exported)
 from protogen.errors import FileFormatError, InputError
 
 BUNDLED_HIERARCHIES = ("cifar100",)
-METRICS = ("am", "gm", "hm", "discrete", "continuous")
-_CLAMP = 0.99
-_EPS = 1e-8
 
 
 # ----------------------------------------------------------------------------- files
@@ -174,48 +169,6 @@ def load_hierarchy(spec) -> Hierarchy:
     return _validate(children, spec)
 
 
-# ----------------------------------------------------------------------------- metrics
-class SignSTE(torch.autograd.Function):
-    """sign(x) with sign(0) = +1; backward: the saturated straight-through estimator
-    ∂/∂x ≈ 1_{|x| ≤ 1} (seed 003 §3.3)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
-
-
-def sign_ste(x: torch.Tensor) -> torch.Tensor:
-    return SignSTE.apply(x)
-
-
-def pairwise_distances(x: torch.Tensor, metric: str = "gm") -> torch.Tensor:
-    """(n, n) matrix of the angular distance D ∈ [0, 1] between rows (Eqs. 8–9)."""
-    if metric not in METRICS:
-        raise InputError(f"unknown hierarchy metric {metric!r} (choose from {', '.join(METRICS)})")
-    theta = theta_dh = None
-    if metric != "discrete":
-        u = F.normalize(x, dim=1)
-        theta = torch.arccos((u @ u.t()).clamp(-_CLAMP, _CLAMP)) / math.pi
-    if metric != "continuous":
-        s = sign_ste(x)
-        theta_dh = (1 - (s @ s.t()) / x.shape[1]) / 2
-    if metric == "continuous":
-        return theta
-    if metric == "discrete":
-        return theta_dh
-    if metric == "am":
-        return (theta_dh + theta) / 2
-    if metric == "gm":
-        return torch.sqrt(theta_dh * theta + _EPS)
-    return 2 * theta_dh * theta / (theta_dh + theta + _EPS)
-
-
 def _mean_upper(mat: torch.Tensor) -> torch.Tensor:
     n = mat.shape[0]
     i, j = torch.triu_indices(n, n, 1, device=mat.device)
@@ -308,15 +261,6 @@ class HierarchyRegularizer:
 
 
 # ----------------------------------------------------------------------------- prototypes
-def group_cosine_means(x: np.ndarray, group_ids) -> tuple[float, float]:
-    """(mean within-group cosine, mean between-group cosine) over pairs of unit rows."""
-    x = np.asarray(x, dtype=np.float64)
-    cos = x @ x.T
-    same = np.asarray(group_ids)[:, None] == np.asarray(group_ids)[None, :]
-    off = ~np.eye(len(x), dtype=bool)
-    return float(cos[same & off].mean()), float(cos[~same].mean())
-
-
 def group_angle_stats(x: np.ndarray, group_ids) -> dict:
     """Mean within-group and between-group angle (degrees) and their ratio."""
     x = np.asarray(x, dtype=np.float64)

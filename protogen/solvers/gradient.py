@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from protogen.energies import max_cosine, riesz_energy, smooth_max_cosine
+from protogen.energies import (dense_smooth_max, masked_pair_cosines, max_cosine, pair_mask,
+                               riesz_energy, smooth_max_cosine)
 from protogen.errors import InputError
 from protogen.result import Result
 from protogen.sphere import normalize as np_normalize
@@ -167,13 +168,6 @@ def _code_work(num_classes, dim, *args, **kwargs):
     return 8.0 * num_classes * num_classes * dim
 
 
-def _pair_mask(num, dtype, device):
-    """0 on the strict upper triangle, -inf elsewhere: adding it keeps each pair once."""
-    upper = torch.ones(num, num, dtype=torch.bool, device=device).triu(1)
-    zero = torch.zeros((), dtype=dtype, device=device)
-    return torch.where(upper, zero, torch.full((), -math.inf, dtype=dtype, device=device))
-
-
 def _anneal(starts: np.ndarray, *, iterations, lr, lr_end, t_start, t_end, extra_loss, device,
             dtype, chunk_size, deadline, bar):
     """Adam on the log-sum-exp smooth maximum of the pairwise cosines of R codes at once.
@@ -185,7 +179,7 @@ def _anneal(starts: np.ndarray, *, iterations, lr, lr_end, t_start, t_end, extra
     x = torch.tensor(starts, dtype=dtype, device=device, requires_grad=True)
     opt = _Adam(x, lr)
     dense = num_restarts * num * num <= _BATCH_ELEMENTS and chunk_size is None
-    mask = _pair_mask(num, dtype, device) if dense else None
+    mask = pair_mask(num, dtype, device) if dense else None
     steps = max(1, iterations - 1)
     for step in range(iterations):
         frac = step / steps
@@ -193,8 +187,7 @@ def _anneal(starts: np.ndarray, *, iterations, lr, lr_end, t_start, t_end, extra
         opt.lr = lr * (lr_end / lr) ** frac
         u = torch.nn.functional.normalize(x, dim=2)
         if dense:
-            z = temperature * (u @ u.transpose(1, 2)) + mask
-            loss = torch.logsumexp(z.reshape(num_restarts, -1), dim=1).sum() / temperature
+            loss = dense_smooth_max(masked_pair_cosines(u, mask), temperature).sum()
         else:
             loss = sum(smooth_max_cosine(u[r], temperature, chunk_size, normalize=False)
                        for r in range(num_restarts))
@@ -222,14 +215,14 @@ def _sharp_descent(x0: torch.Tensor, *, iterations, lr, lr_end, t_start, t_end, 
     x = x0.clone().requires_grad_(True)
     opt = _Adam(x, lr)
     dense = chunk_size is None and num * num <= _BATCH_ELEMENTS
-    mask = _pair_mask(num, x0.dtype, x0.device) if dense else None
+    mask = pair_mask(num, x0.dtype, x0.device) if dense else None
     best, best_u = math.inf, x0
     steps = max(1, iterations - 1)
     for step in range(iterations + 1):
         u = torch.nn.functional.normalize(x, dim=1)
         extra = extra_loss(u) if extra_loss is not None else None
         if dense:
-            cos = u @ u.T + mask
+            cos = masked_pair_cosines(u, mask)
             exact = cos.detach().max()
         else:
             exact = max_cosine(u.detach(), chunk_size, normalize=False)
@@ -246,7 +239,7 @@ def _sharp_descent(x0: torch.Tensor, *, iterations, lr, lr_end, t_start, t_end, 
         temperature = t_start * (t_end / t_start) ** frac
         opt.lr = lr * (lr_end / lr) ** frac
         if dense:
-            loss = torch.logsumexp(temperature * cos.reshape(-1), dim=0) / temperature
+            loss = dense_smooth_max(cos, temperature)
         else:
             loss = smooth_max_cosine(u, temperature, chunk_size, normalize=False)
         if extra is not None:
