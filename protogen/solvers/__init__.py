@@ -117,8 +117,8 @@ def _solve_with_terms(solver, num, dim, params, options, terms, reference, time_
     """Steps 2-6 of :mod:`protogen.terms`: plain reference, start, termed solve, guard, report."""
     from protogen.sphere import min_angle_deg
 
-    if reference is None:
-        reference = any(t.needs_reference for t in terms)
+    needed = any(t.needs_reference for t in terms)
+    reference = needed if reference is None else reference or needed
     if reference and time_limit is not None:
         time_limit = time_limit / 2
     plain = None
@@ -129,7 +129,7 @@ def _solve_with_terms(solver, num, dim, params, options, terms, reference, time_
 
     start = next((x for x in (t.init(num, dim, common["seed"]) for t in terms)
                   if x is not None), None)
-    if start is None and plain is not None:
+    if start is None and needed:
         start = plain.prototypes
     if start is not None:
         start = np.asarray(start, dtype=np.float64)

@@ -9,8 +9,10 @@ evolutionary algorithm (``fitness``), and the metrics, attributes and datasets i
 2. when a term ``needs_reference`` (or the caller asks for one) the plain solve runs first, with
    no terms; each term sees its code through ``set_reference`` (e.g. the hierarchy caps its pull
    at a fraction of the plain minimum angle) and its figures are the "plain_" metrics;
-3. the start is the first term's own ``init`` (the semantic PCA), else the plain code; then each
-   term ``arrange``-s it in turn (the hierarchy re-labels points so that groups get clusters);
+3. the start is the first term's own ``init`` (the semantic PCA), else the plain code when a
+   term needs the reference, else none (random); then each term ``arrange``-s it in turn (the
+   hierarchy re-labels points so that groups get clusters: with the semantic PCA start too,
+   whose semantic order the semantic loss then restores within the groups);
 4. the solver runs from that start on its own objective plus the sum of the active terms'
    ``loss`` (gradient solvers) or ``fitness`` (EA); a term's ``solver_defaults`` fill solver
    options the user left unset (the hierarchy refines with one restart);
