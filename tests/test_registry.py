@@ -130,3 +130,14 @@ def test_cli_bad_options_one_line_exit_2(run, tmp_path, options, fragments):
     assert_one_line_error(run("solve", "--classes", 8, "--dim", 3, "--quiet", *options),
                           *fragments)
     assert not list(tmp_path.glob("*.h5"))
+
+
+def test_cli_option_values_are_typed_and_none_means_the_solvers_choice():
+    from protogen.cli.solve import parse_options
+
+    got = parse_options(("iterations=30", "lr=0.5", "half-space=true", "restarts=none",
+                         "device=cpu"))
+    assert got == {"iterations": 30, "lr": 0.5, "half_space": True, "restarts": None,
+                   "device": "cpu"}
+    p = validate("gradient", GradientParams, {k: v for k, v in got.items() if k != "half_space"})
+    assert p.restarts is None and p.iterations == 30
