@@ -22,7 +22,7 @@ Parts (same seeds, same data order, same optimiser for every variant of a part):
   hierarchical regulariser (seed 003, metrics gm/am/continuous, λ = 0.1) on its classifier.
 - ``hier-small``: the same with sub-classes nearer their super-class (spread 0.4) and 8
   training examples per class.
-- ``protos``: :func:`protogen.layers.hierarchy.hierarchy_solve` for CIFAR-100 in 25-d: the
+- ``protos``: :class:`protogen.terms.hierarchy.HierarchyTerm` for CIFAR-100 in 25-d: the
   within/between-group angle ratio and the minimum-angle cost against the plain solve.
 
 Per-epoch test accuracies come from each run's metrics.jsonl.
@@ -166,11 +166,18 @@ def part_hier(seeds, epochs, target, train_per: int = 30, spread: float = 0.6):
 def part_protos(seeds, epochs, target):
     """Hierarchy-aware prototypes for CIFAR-100 (K = 100, D = 25) against the plain solve."""
     from protogen.data import read_class_names
-    from protogen.layers.hierarchy import hierarchy_solve
+    from protogen.solvers import solve
+    from protogen.sphere import min_angle_deg
+    from protogen.terms.hierarchy import HierarchyTerm
 
     t0 = time.perf_counter()
-    r = hierarchy_solve(read_class_names("cifar100"), 25, "cifar100", seed=0, progress=False)
+    r = solve(100, 25, terms=[HierarchyTerm("cifar100")],
+              class_names=read_class_names("cifar100"), seed=0, progress=False)
     out = {k: v for k, v in r.metadata.items() if k.startswith("hierarchy_")}
+    out.update(hierarchy_min_angle_deg=min_angle_deg(r.prototypes),
+               hierarchy_plain_min_angle_deg=r.metadata["plain_min_angle_deg"],
+               hierarchy_min_angle_cost=r.metadata["min_angle_cost_pct"] / 100,
+               hierarchy_stage=r.metadata["term_stage"])
     out["seconds"] = time.perf_counter() - t0
     print(f"  ratio {out['hierarchy_ratio']:.4f}, min angle {out['hierarchy_min_angle_deg']:.3f} "
           f"(plain {out['hierarchy_plain_min_angle_deg']:.3f})", flush=True)
@@ -224,7 +231,7 @@ def write_section(payload: dict) -> None:
                   table(p["results"]["hier-small"], s["epochs"], s["target"]), ""]
     if "protos" in p["results"]:
         r = p["results"]["protos"]
-        parts += ["**Hierarchy-aware prototypes** (`hierarchy_solve`, what `protogen solve --names "
+        parts += ["**Hierarchy-aware prototypes** (`solve(..., terms=[HierarchyTerm(...)])`, what `protogen solve --names "
                   "cifar100 --hierarchy cifar100 --dim 25` runs; seed 0, "
                   f"{r['seconds']:.0f} s): mean within-super-class angle / mean between angle "
                   f"= **{r['hierarchy_ratio']:.3f}** ({r['hierarchy_within_mean_angle_deg']:.2f}° "

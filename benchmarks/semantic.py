@@ -35,9 +35,10 @@ def run(dims, weights, args):
     import torch
 
     from protogen.data import read_class_names
-    from protogen.semantics import class_vectors, load_word_vectors, semantic_solve, spearman
+    from protogen.semantics import class_vectors, load_word_vectors
     from protogen.solvers import solve
     from protogen.sphere import min_angle_deg
+    from protogen.terms.semantic import SemanticTerm, spearman
 
     torch.set_num_threads(1)
     names = read_class_names("cifar100")
@@ -61,11 +62,10 @@ def run(dims, weights, args):
                   f"spearman {plain_spear:+.3f}  ({time.perf_counter() - t:.0f} s)", flush=True)
             for weight in weights:
                 t = time.perf_counter()
-                res = semantic_solve(names, dim, word_vectors=kv, method=method,
-                                     semantic_weight=weight, seed=args.seed, progress=False,
-                                     baseline=False, **options)
+                res = solve(len(names), dim, method, terms=[SemanticTerm(kv, weight=weight)],
+                            class_names=names, seed=args.seed, progress=False, **options)
                 meta = res.metadata
-                angle = meta["semantic_min_angle_deg"]
+                angle = min_angle_deg(res.prototypes)
                 row = dict(dim=dim, method=method, weight=weight, min_angle=angle,
                            plain_angle=plain_angle, plain_spearman=plain_spear,
                            cost_pct=100 * (plain_angle - angle) / plain_angle,

@@ -28,11 +28,12 @@ import numpy as np
 from protogen import bounds as _bounds
 from protogen.errors import FileFormatError, InputError, ProtogenError
 from protogen.io import atomic_path
+from protogen.solvers.registry import SOLVERS
 from protogen.sphere import min_angle_deg
 
 TABLE_COLUMNS = ("dim", "num_points", "min_angle_deg", "status", "source")
 STATUSES = ("proved", "putative")
-BENCH_METHODS = ("auto", "closed-form", "gradient", "memetic", "evolutionary", "hpn-sgd", "energy")
+BENCH_METHODS = tuple(SOLVERS)
 DEFAULT_TOLERANCE_DEG = 1e-4
 RESULT_FIELDS = ("dim", "num_points", "method", "seed", "min_angle_deg", "best_known_deg",
                  "status", "ratio", "within_tol", "upper_bound_deg", "bound", "gap_deg",

@@ -1,4 +1,4 @@
-"""Hierarchical regularisation (seed 003): files, metrics, STE, regulariser, prototypes."""
+"""Hierarchical regularisation (seed 003): files, metrics, STE, regulariser, trainer flags."""
 
 import json
 import math
@@ -13,11 +13,8 @@ from protogen.data import read_class_names
 from protogen.errors import FileFormatError, InputError
 from protogen.layers import build_regularizers
 from protogen.layers.hierarchy import (HierarchicalLinear, HierarchyRegularizer, SignSTE,
-                                       _numpy_group_term, _torch_group_term, decompose,
-                                       group_angle_stats, grouped_assignment,
-                                       hierarchical_regularization, hierarchy_solve,
-                                       load_hierarchy, pairwise_distances, sign_ste)
-from protogen.sphere import min_angle_deg, random_points
+                                       decompose, hierarchical_regularization, load_hierarchy,
+                                       pairwise_distances, sign_ste)
 
 
 # ---------------------------------------------------------------------------- files
@@ -184,49 +181,6 @@ def test_build_regularizers_hierarchy_needs_names_and_weights():
     with pytest.raises(InputError, match="prototype head"):
         build_regularizers(model, hierarchy=h, class_names=["x", "y", "z"],
                            head=PrototypeHead(np.eye(3)))
-
-
-# ---------------------------------------------------------------------------- prototypes
-def test_group_terms_equal_naive_cosine_means():
-    x = random_points(9, 4, seed=0)
-    ids = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
-    cos = x @ x.T
-    same = ids[:, None] == ids[None, :]
-    off = ~np.eye(9, dtype=bool)
-    want = cos[~same].mean() - cos[same & off].mean()
-    got = _torch_group_term(ids)(torch.tensor(x))
-    assert float(got) == pytest.approx(want, rel=1e-9)
-    # capped: within-group cosines above cos τ count as cos τ (no pull closer than τ)
-    cap = 0.1
-    within_capped = np.minimum(cos[same & off], cap).mean()
-    got_capped = _torch_group_term(ids, cap)(torch.tensor(x))
-    assert float(got_capped) == pytest.approx(cos[~same].mean() - within_capped, rel=1e-9)
-    batch = np.stack([x, random_points(9, 4, seed=1)])
-    got_np = _numpy_group_term(ids)(batch)
-    assert got_np[0] == pytest.approx(-want, rel=1e-4)
-
-
-def test_grouped_assignment_keeps_the_points_and_lowers_the_ratio():
-    x = random_points(24, 5, seed=2)
-    ids = np.repeat(np.arange(4), 6)
-    y = grouped_assignment(x, ids, seed=0)
-    assert np.allclose(np.sort(y, axis=0), np.sort(x, axis=0))
-    assert min_angle_deg(y) == pytest.approx(min_angle_deg(x))
-    assert group_angle_stats(y, ids)["ratio"] < group_angle_stats(x, ids)["ratio"]
-
-
-def test_hierarchy_solve_small():
-    names = [f"c{i}" for i in range(12)]
-    h = {"g0": names[:4], "g1": names[4:8], "g2": names[8:]}
-    r = hierarchy_solve(names, 6, h, seed=0, progress=False, iterations=200, restarts=1,
-                        polish_iterations=30)
-    m = r.metadata
-    assert m["hierarchy_ratio"] < 0.9
-    assert m["hierarchy_min_angle_deg"] >= 0.9 * m["hierarchy_plain_min_angle_deg"]
-    stats = group_angle_stats(r.prototypes, np.repeat(np.arange(3), 4))
-    assert stats["ratio"] == pytest.approx(m["hierarchy_ratio"])
-    assert min_angle_deg(r.prototypes) == pytest.approx(m["hierarchy_min_angle_deg"])
-    assert r.class_names == names
 
 
 # ---------------------------------------------------------------------------- trainer flags

@@ -12,9 +12,12 @@ from gensim.models import KeyedVectors
 
 from protogen import semantics
 from protogen.errors import FileFormatError, InputError
-from protogen.semantics import (SemanticFitness, SemanticLoss, class_vectors, knn_overlap,
-                                load_word_vectors, lookup_class_vectors, neighbour_ranks,
-                                pca_init, rank_distance, semantic_metrics, spearman)
+from protogen.semantics import class_vectors, load_word_vectors, lookup_class_vectors, pca_init
+from protogen.solvers import solve
+from protogen.sphere import min_angle_deg
+from protogen.terms import semantic as semantic_term
+from protogen.terms.semantic import (SemanticFitness, SemanticLoss, SemanticTerm, knn_overlap,
+                                     neighbour_ranks, rank_distance, semantic_metrics, spearman)
 
 ANIMALS = ["cat", "tiger", "lion", "dog", "wolf", "fox"]
 MACHINES = ["bulldozer", "tractor", "truck", "crane", "excavator", "forklift"]
@@ -141,7 +144,7 @@ def test_gradient_hook_is_per_row_correlation_with_word_ranks():
     t = torch.tensor(p, requires_grad=True)
     value = loss(t)
     np.testing.assert_allclose(loss.correlations(t).detach().numpy(), expected, rtol=1e-10)
-    assert float(value.detach()) == pytest.approx(10.0 * semantics.GRADIENT_SCALE * (1 - np.mean(expected)))
+    assert float(value.detach()) == pytest.approx(10.0 * semantic_term.GRADIENT_SCALE * (1 - np.mean(expected)))
     value.backward()
     assert torch.all(torch.isfinite(t.grad))
 
@@ -300,60 +303,60 @@ def _cluster_angles(p):
     return np.mean(within), np.mean(between), ang
 
 
-def test_semantic_term_alone_pulls_clusters_together(tmp_path):
-    from protogen.semantics import semantic_solve
+def _semantic_solve(names, dim, word_vectors, *, weight=10.0, init="pca", reference=None,
+                    **options):
+    return solve(len(names), dim, "gradient", class_names=names, seed=0, progress=False,
+                 terms=[SemanticTerm(word_vectors, weight=weight, init=init)],
+                 reference=reference, **options)
 
+
+def test_semantic_term_alone_pulls_clusters_together(tmp_path):
     kv = two_cluster_kv(dim=8, seed=2)
     path = tmp_path / "two.bin"
     kv.save_word2vec_format(str(path), binary=True)
     names = ANIMALS + MACHINES
     # Random start: whatever structure appears comes from the semantic loss.
-    result = semantic_solve(names, 4, word_vectors=str(path), method="gradient", seed=0,
-                            init="random", progress=False, iterations=300, restarts=1)
+    result = _semantic_solve(names, 4, str(path), init="random", reference=True,
+                             iterations=300, restarts=1)
     within, between, _ = _cluster_angles(result.prototypes)
     assert within + 10 < between
     meta = result.metadata
     # The baseline (no semantics, random start) has no such structure.
     base_within, base_between, _ = _cluster_angles(
-        semantic_solve(names, 4, word_vectors=kv, method="gradient", seed=0, init="random",
-                       semantic_weight=0.0, progress=False, iterations=300, restarts=1,
-                       baseline=False).prototypes)
+        _semantic_solve(names, 4, kv, init="random", weight=0.0, iterations=300,
+                        restarts=1).prototypes)
     assert base_within + 10 > base_between
-    assert meta["semantic_spearman"] > meta["semantic_baseline_spearman"] + 0.3
+    assert meta["semantic_spearman"] > meta["semantic_plain_spearman"] + 0.3
     assert meta["semantic_oov"] == "error" and meta["semantic_vector_dim"] == 8
-    assert meta["semantic_min_angle_cost_deg"] == pytest.approx(
-        meta["semantic_baseline_min_angle_deg"] - meta["semantic_min_angle_deg"])
-    assert meta["semantic_min_angle_cost_pct"] < 10
+    angle = min_angle_deg(result.prototypes)
+    assert meta["min_angle_cost_pct"] == pytest.approx(
+        100 * (meta["plain_min_angle_deg"] - angle) / meta["plain_min_angle_deg"])
+    assert meta["min_angle_cost_pct"] < 10
     assert "word2vec-binary" in meta["semantic_source"]
     np.testing.assert_allclose(result.datasets["class_vectors"], class_vectors(names, kv),
                                rtol=1e-6)
 
 
 def test_default_semantic_solve_keeps_each_class_nearer_its_own_cluster():
-    from protogen.semantics import semantic_solve
-
     kv = two_cluster_kv(dim=8, seed=2)
-    result = semantic_solve(ANIMALS + MACHINES, 4, word_vectors=kv, method="gradient", seed=0,
-                            progress=False, iterations=300, restarts=1, baseline=False)
+    result = _semantic_solve(ANIMALS + MACHINES, 4, kv, iterations=300, restarts=1)
     _, _, ang = _cluster_angles(result.prototypes)
     for i in range(12):
         own = [ang[i, j] for j in (range(6) if i < 6 else range(6, 12)) if j != i]
         other = [ang[i, j] for j in (range(6, 12) if i < 6 else range(6))]
         assert np.mean(own) < np.mean(other)
     assert result.metadata["semantic_init"] == "pca"
-    assert "semantic_baseline_min_angle_deg" not in result.metadata
+    assert "plain_min_angle_deg" not in result.metadata  # no reference solve unless asked
 
 
 def test_semantic_weight_raises_agreement_in_the_ea():
-    from protogen.solvers import solve
-
     kv = two_cluster_kv(dim=8, seed=3)
     v = class_vectors(ANIMALS + MACHINES, kv)
-    start = pca_init(v, 3)
     runs = {}
     for weight in (0.0, 100.0):
-        hook = SemanticFitness(v, weight) if weight else None
-        r = solve(12, 3, "evolutionary", seed=0, init=start, extra_fitness=hook, progress=False,
+        # Both start from the PCA; only the weight of the EA's semantic fitness differs.
+        term = SemanticTerm(class_vectors=v, weight=weight)
+        r = solve(12, 3, "evolutionary", seed=0, terms=[term], progress=False,
                   population=60, generations=15, offspring_per_pair=20, init_noise=0.5)
         runs[weight] = rank_distance(v, r.prototypes)
     assert runs[100.0] < runs[0.0]
@@ -394,7 +397,7 @@ def test_cli_semantic_solve_and_info(cli, tmp_path):
             "gradient", "-o", "iterations=150", "-o", "restarts=1", "--quiet", "--out", "s.h5")
     assert r.exit_code == 0, r.output
     for key in ("semantic_spearman", "semantic_rank_distance", "semantic_knn_overlap",
-                "semantic_min_angle_cost_deg", "semantic_baseline_min_angle_deg",
+                "min_angle_cost_pct", "plain_min_angle_deg", "semantic_plain_spearman",
                 "semantic_source"):
         assert key in r.output
     pset = io.load_prototypes(tmp_path / "s.h5")

@@ -18,7 +18,7 @@ def file_report(pset) -> dict:
               "class_names": pset.class_names,
               "datasets": {k: list(v.shape) for k, v in pset.datasets.items()}}
     if "class_vectors" in pset.datasets:
-        from protogen.semantics import semantic_metrics
+        from protogen.terms.semantic import semantic_metrics
 
         report["semantic"] = semantic_metrics(pset.datasets["class_vectors"], pset.prototypes)
     return report

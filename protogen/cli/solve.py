@@ -8,6 +8,7 @@ from protogen.cli import main
 from protogen.cli._common import (echo_json, fail, force_option, handle_errors, json_option,
                                   quiet_option, seed_option)
 from protogen.errors import InputError
+from protogen.solvers.registry import SOLVERS
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict:
@@ -21,6 +22,8 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
         value: object = raw
         if raw.lower() in ("true", "false"):
             value = raw.lower() == "true"
+        elif raw.lower() in ("none", "null"):
+            value = None  # let the solver choose (a parameter whose default is None)
         else:
             for cast in (int, float):
                 try:
@@ -51,9 +54,17 @@ def solve_summary(result, metrics: dict) -> dict:
         "rankin_bound_deg": rankin,
         "gap_to_rankin_bound_deg": rankin - metrics["min_angle_deg"],
     }
-    out.update({k: v for k, v in result.metadata.items()
-                if k.startswith(("semantic_", "hierarchy_"))})
+    out.update(term_report(result.metadata))
     return out
+
+
+def term_report(metadata: dict) -> dict:
+    """What the objective terms wrote: solve()'s own keys, then each term's prefixed keys."""
+    from protogen.solvers import TERM_KEYS
+
+    names = [n for n in str(metadata.get("terms", "")).split(",") if n]
+    return {k: v for k, v in metadata.items()
+            if k in TERM_KEYS or any(k.startswith(n + "_") for n in names)}
 
 
 def print_summary(summary: dict, path) -> None:
@@ -73,8 +84,8 @@ def print_summary(summary: dict, path) -> None:
     if summary["num_classes"] > summary["dim"] + 1:
         click.echo(f"  Rankin bound      {summary['rankin_bound_deg']:.6f} deg "
                    f"(gap {summary['gap_to_rankin_bound_deg']:.6f})")
-    for key, value in summary.items():
-        if key.startswith(("semantic_", "hierarchy_")) and value not in ("", None, "[]"):
+    for key, value in term_report(summary).items():
+        if value not in ("", None, "[]"):
             shown = f"{value:.6g}" if isinstance(value, float) else value
             click.echo(f"  {key:<17} {shown}")
 
@@ -85,9 +96,8 @@ def print_summary(summary: dict, path) -> None:
 @click.option("--dim", "-d", type=click.IntRange(min=2), required=True,
               help="Dimension D of the output space.")
 @click.option("--method", "-m", default="auto", show_default=True,
-              type=click.Choice(["auto", "closed-form", "evolutionary", "memetic", "gradient",
-                                 "hpn-sgd", "energy"]),
-              help="Solver; auto = closed form where optimal, else gradient.")
+              type=click.Choice(list(SOLVERS)), help="Solver: " + "; ".join(
+                  f"{s.name} = {s.summary}" for s in SOLVERS.values()) + ".")
 @click.option("--energy", "energy_s", type=click.FloatRange(min=0), default=None,
               help="Riesz exponent s for --method energy (0 = logarithmic).")
 @click.option("--half-space", is_flag=True, help="Energy of the prototypes and their antipodes.")
@@ -96,7 +106,8 @@ def print_summary(summary: dict, path) -> None:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop the solver after this many seconds.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Extra solver parameter, e.g. -o population=500 -o generations=50.")
+              help="Solver parameter, e.g. -o population=500 -o generations=50 (checked "
+                   "against the method's declared parameters; 'none' = the solver's choice).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Output file [default: prototypes-{K}c-{D}d.h5].")
 @click.option("--names", default=None,
@@ -133,8 +144,8 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
         num_classes = len(class_names)
     if num_classes is None:
         fail("give --classes K or --names FILE")
-    if word_vectors and hierarchy:
-        fail("--word-vectors and --hierarchy cannot be combined yet; choose one")
+    if (word_vectors or hierarchy) and class_names is None:
+        fail("--word-vectors and --hierarchy need --names")
     solver_options = parse_options(options)
     if method == "energy":
         solver_options.setdefault("s", 1.0 if energy_s is None else energy_s)
@@ -146,20 +157,19 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     # Refuse a clobber or an unwritable target before spending solver time on it.
     check_writable(out, force=force)
 
-    common = dict(method=method, seed=seed, time_limit=time_limit, progress=not quiet,
-                  **solver_options)
+    terms = []
     if word_vectors:
-        from protogen.semantics import semantic_solve
+        from protogen.terms.semantic import SemanticTerm
 
-        result = semantic_solve(class_names or _need_names(), dim, word_vectors=word_vectors,
-                                semantic_weight=semantic_weight, init=init_mode, oov=oov,
-                                **common)
-    elif hierarchy:
-        from protogen.layers.hierarchy import hierarchy_solve
+        terms.append(SemanticTerm(word_vectors, weight=semantic_weight, init=init_mode, oov=oov))
+    if hierarchy:
+        from protogen.terms.hierarchy import HierarchyTerm
 
-        result = hierarchy_solve(class_names or _need_names(), dim, hierarchy, **common)
-    else:
-        result = run_solve(num_classes, dim, class_names=class_names, **common)
+        terms.append(HierarchyTerm(hierarchy))
+    # With terms, the plain solve runs too: its minimum angle is the cost reference.
+    result = run_solve(num_classes, dim, method, terms=terms, seed=seed, time_limit=time_limit,
+                       progress=not quiet, class_names=class_names, reference=bool(terms) or None,
+                       **solver_options)
     metrics = summary(result.prototypes)
     if method == "energy":
         s = solver_options["s"]
@@ -177,6 +187,3 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     else:
         print_summary(report, out)
 
-
-def _need_names():
-    fail("--word-vectors and --hierarchy need --names")

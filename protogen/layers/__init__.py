@@ -4,8 +4,8 @@
   sigmoid, learnable sigmoid; SphereNorm rescaling), the W-Softmax and GA-Softmax heads, the
   orthogonality regulariser and the ``sphere-cnn`` model;
 - :mod:`~protogen.layers.mhe`: the MHE regulariser (on :func:`protogen.energies.riesz_energy`);
-- :mod:`~protogen.layers.hierarchy`: hierarchy files, the hierarchical regulariser and
-  :func:`~protogen.layers.hierarchy.hierarchy_solve` (hierarchy-aware prototypes).
+- :mod:`~protogen.layers.hierarchy`: hierarchy files and the hierarchical regulariser
+  (hierarchy-aware prototypes are the objective term :mod:`protogen.terms.hierarchy`).
 
 The trainer names the model ``sphere-cnn`` and the heads ``w-softmax`` and ``ga-softmax`` in
 :mod:`protogen.train.registry` and calls :func:`build_regularizers`; this package never imports
@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from protogen.errors import InputError
 from protogen.layers.hierarchy import (HierarchicalLinear, HierarchyRegularizer,  # noqa: F401
-                                       hierarchy_solve, load_hierarchy)
+                                       load_hierarchy)
 from protogen.layers.mhe import MHERegularizer, parse_mhe_spec  # noqa: F401
 from protogen.layers.sphereconv import (OPERATORS, SphereCNN, SphereConv2d,  # noqa: F401
                                         SphereLinear, WSoftmaxHead, orthogonality)

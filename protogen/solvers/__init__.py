@@ -1,12 +1,15 @@
 """One entry point for every spherical-code solver: :func:`solve`.
 
-``method="auto"`` uses a closed form where one is provably optimal (polygon, simplex,
-cross-polytope) and the annealed gradient solver otherwise. Solver modules are imported lazily so
-that ``protogen --help`` and the closed forms stay fast.
+The methods, their parameters and memory estimates live in :mod:`protogen.solvers.registry`
+(add a solver there). ``method="auto"`` uses a closed form where one is provably optimal
+(polygon, simplex, cross-polytope) and the annealed gradient solver otherwise. Objective terms
+(:mod:`protogen.terms`: semantics, hierarchy, ...) are combined here and only here. Solver
+modules are imported lazily so that ``protogen --help`` and the closed forms stay fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -14,10 +17,12 @@ import numpy as np
 
 from protogen.errors import InputError, ResourceError
 from protogen.result import Result
+from protogen.solvers.params import validate
+from protogen.solvers.registry import SOLVERS, get
 
-METHODS = ("auto", "closed-form", "evolutionary", "memetic", "gradient", "hpn-sgd", "energy")
-# Methods whose objective is the Tammes max-min angle: a closed form may stand in for them.
-_TAMMES_METHODS = ("auto", "closed-form")
+METHODS = tuple(SOLVERS)
+# Metadata written by solve() itself when terms are given (the CLI reports these too).
+TERM_KEYS = ("terms", "term_stage", "plain_method", "plain_min_angle_deg", "min_angle_cost_pct")
 
 
 def available_memory_bytes() -> int:
@@ -28,110 +33,149 @@ def available_memory_bytes() -> int:
         return 16 * 2**30
 
 
-def estimate_memory_bytes(num: int, dim: int, method: str, options: dict) -> int:
-    """Rough peak memory of a solve, to refuse impossible sizes before allocating.
-
-    Gradient solvers keep a handful of (K, D) float64 tensors (point, gradient, Adam moments,
-    best copy) plus one block of cosines of K x chunk; the EA keeps a population of K x D float32
-    sets twice (parents and survivors) plus one chunk of offspring.
-    """
-    if method in ("evolutionary", "memetic"):
-        population = int(options.get("population", 3000))
-        chunk = int(options.get("chunk_size") or 4096)
-        return 4 * num * dim * (2 * population + chunk) + 8 * num * num * 4
-    chunk = min(num, int(options.get("chunk_size") or 4096))
-    return 8 * (16 * num * dim + 4 * num * chunk)
-
-
-def _check_sizes(num, dim, method, options):
-    if not isinstance(num, (int, np.integer)) or num < 2:
+def _check_sizes(num, dim, solver, params):
+    if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 2:
         raise InputError(f"the number of classes must be an integer >= 2, got {num!r}")
-    if not isinstance(dim, (int, np.integer)) or dim < 2:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 2:
         raise InputError(f"the dimension must be an integer >= 2, got {dim!r}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    need, have = estimate_memory_bytes(num, dim, method, options), available_memory_bytes()
+    need, have = solver.memory(int(num), int(dim), params), available_memory_bytes()
     if need > 0.8 * have:
         raise ResourceError(
-            f"{num} points in {dim} dimensions with {method!r} needs about {need / 2**30:.1f} GiB, "
-            f"more than this machine's {have / 2**30:.1f} GiB allows")
+            f"{num} points in {dim} dimensions with {solver.name!r} needs about "
+            f"{need / 2**30:.1f} GiB, more than this machine's {have / 2**30:.1f} GiB allows")
 
 
-def solve(num_classes: int, dim: int, method: str = "auto", *, seed: int = 0,
-          time_limit: float | None = None, progress: bool = True, init: np.ndarray | None = None,
-          extra_fitness=None, extra_loss=None, class_names: list[str] | None = None,
+def solve(num_classes: int, dim: int, method: str = "auto", *, terms=(), seed: int = 0,
+          time_limit: float | None = None, progress: bool = True,
+          class_names: list[str] | None = None, reference: bool | None = None,
           **options) -> Result:
     """Place ``num_classes`` unit vectors in ``dim`` dimensions.
 
-    ``options`` are passed to the chosen solver (e.g. ``population=``, ``iterations=``, ``s=``).
-    ``init``, ``extra_fitness`` and ``extra_loss`` are the hooks used by the privileged-information
-    and hierarchy modules; a closed form is only chosen by ``auto`` when no hook is given.
+    ``options`` are the chosen solver's parameters (``population=``, ``iterations=``, ``s=``,
+    ...), checked against its declared dataclass (unknown key, wrong type or out-of-range value:
+    ``InputError``); ``Result.params`` holds every parameter used. ``terms`` are objective terms
+    (:class:`protogen.terms.Term`) combined as :mod:`protogen.terms` describes. ``reference``:
+    run the plain solve first (default: only when a term needs it) and report the minimum-angle
+    cost of the terms; with it, ``time_limit`` is split evenly between the two solves.
     """
-    _check_sizes(num_classes, dim, method, options)
-    if time_limit is not None and time_limit <= 0:
+    solver = get(method)
+    params = validate(method, solver.params, options)
+    _check_sizes(num_classes, dim, solver, params)
+    num_classes, dim = int(num_classes), int(dim)
+    if time_limit is not None and not time_limit > 0:
         raise InputError(f"time limit must be positive, got {time_limit}")
-    if seed is None or int(seed) < 0:
+    if seed is None or isinstance(seed, bool) or int(seed) < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if class_names is not None and len(class_names) != num_classes:
         raise InputError(f"{len(class_names)} class names for {num_classes} classes")
-    if init is not None:
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (num_classes, dim):
-            raise InputError(f"init has shape {init.shape}, expected {(num_classes, dim)}")
-    hooks = init is not None or extra_fitness is not None or extra_loss is not None
+    terms = list(terms or ())
+    if terms and not solver.terms:
+        raise InputError(f"the {method} method takes no objective terms (semantics, hierarchy)")
+    for term in terms:
+        term.bind(num_classes, dim, None if class_names is None else list(class_names), seed)
 
-    start = time.perf_counter()
-    result = None
-    if method in _TAMMES_METHODS and not hooks:
-        from protogen.solvers.closed_form import optimal_closed_form
-
-        found = optimal_closed_form(num_classes, dim)
-        if found is not None:
-            name, points = found
-            result = Result(points, method="closed-form", seed=seed, params={"construction": name})
-        elif method == "closed-form":
-            raise InputError(
-                f"no closed form is known to be optimal for {num_classes} points in {dim} "
-                "dimensions (closed forms: D=2, K <= D+1, K <= 2D)")
-    elif method == "closed-form":
-        raise InputError("the closed-form method takes no init or semantic/hierarchy terms")
-
-    common = dict(seed=seed, time_limit=time_limit, progress=progress, init=init)
-    try:
-        if result is None:
-            result = _run_solver(num_classes, dim, method, common, extra_fitness, extra_loss,
-                                 options)
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        raise InputError(f"method {method!r}: {str(exc).split(') ', 1)[-1]}") from None
-    result.elapsed_s = time.perf_counter() - start
+    start_time = time.perf_counter()
+    common = dict(seed=seed, progress=progress)
+    if not terms:
+        result = _run(solver, num_classes, dim, params, time_limit=time_limit, **common)
+    else:
+        result = _solve_with_terms(solver, num_classes, dim, params, options, terms, reference,
+                                   time_limit, common)
+    result.elapsed_s = time.perf_counter() - start_time
     result.seed = seed
     result.class_names = list(class_names) if class_names is not None else result.class_names
-    if time_limit is not None:
-        result.params.setdefault("time_limit", time_limit)
     return result
 
 
-def _run_solver(num_classes, dim, method, common, extra_fitness, extra_loss, options) -> Result:
-    if method in ("auto", "gradient"):
-        from protogen.solvers.gradient import tammes
+def _run(solver, num, dim, params, *, time_limit, seed, progress, init=None, extra_loss=None,
+         extra_fitness=None) -> Result:
+    """One solver run; a provably optimal closed form stands in for a Tammes method when no
+    term steers it. ``Result.params``: the dataclass, ``None`` (auto) fields as resolved."""
+    hooks = init is not None or extra_loss is not None or extra_fitness is not None
+    if solver.tammes and not hooks:
+        from protogen.solvers.closed_form import optimal_closed_form
 
-        return tammes(num_classes, dim, extra_loss=extra_loss, **common, **options)
-    if method == "hpn-sgd":
-        from protogen.solvers.gradient import hpn_sgd
+        found = optimal_closed_form(num, dim)
+        if found is not None:
+            name, points = found
+            return Result(points, method="closed-form", seed=seed,
+                          params={"construction": name})
+    result = solver.run(num, dim, params, seed=seed, time_limit=time_limit, progress=progress,
+                        init=init, extra_loss=extra_loss, extra_fitness=extra_fitness)
+    used = {}
+    for key, value in dataclasses.asdict(params).items():
+        value = result.params.get(key) if value is None else value
+        if value is not None:
+            used[key] = value
+    if time_limit is not None:
+        used["time_limit"] = time_limit
+    result.params = used
+    return result
 
-        return hpn_sgd(num_classes, dim, extra_loss=extra_loss, **common, **options)
-    if method == "energy":
-        from protogen.solvers.gradient import energy_descent
 
-        return energy_descent(num_classes, dim, extra_loss=extra_loss, **common, **options)
-    if method == "evolutionary":
-        from protogen.solvers.evolutionary import evolve
+def _solve_with_terms(solver, num, dim, params, options, terms, reference, time_limit, common):
+    """Steps 2-6 of :mod:`protogen.terms`: plain reference, start, termed solve, guard, report."""
+    from protogen.sphere import min_angle_deg
 
-        return evolve(num_classes, dim, extra_fitness=extra_fitness, **common, **options)
-    # memetic
-    from protogen.solvers.evolutionary import memetic
+    needed = any(t.needs_reference for t in terms)
+    reference = needed if reference is None else reference or needed
+    if reference and time_limit is not None:
+        time_limit = time_limit / 2
+    plain = None
+    if reference:
+        plain = _run(solver, num, dim, params, time_limit=time_limit, **common)
+        for term in terms:
+            term.set_reference(plain.prototypes)
 
-    return memetic(num_classes, dim, extra_fitness=extra_fitness, extra_loss=extra_loss,
-                   **common, **options)
+    start = next((x for x in (t.init(num, dim, common["seed"]) for t in terms)
+                  if x is not None), None)
+    if start is None and needed:
+        start = plain.prototypes
+    if start is not None:
+        start = np.asarray(start, dtype=np.float64)
+        if start.shape != (num, dim):
+            raise InputError(f"a term's start has shape {start.shape}, expected {(num, dim)}")
+        for term in terms:
+            start = term.arrange(start, common["seed"])
+
+    fields = {f.name for f in dataclasses.fields(params)}
+    preferred = {k: v for t in terms for k, v in t.solver_defaults.items()
+                 if k in fields and k not in options}
+    if preferred and start is not None:
+        params = dataclasses.replace(params, **preferred)
+    active = [t for t in terms if t.weight > 0]
+
+    def extra_loss(x):
+        return sum(t.loss(x) for t in active)
+
+    def extra_fitness(batch):
+        return sum(np.asarray(t.fitness(batch), dtype=np.float64) for t in active)
+
+    result = _run(solver, num, dim, params, time_limit=time_limit, init=start,
+                  extra_loss=extra_loss if active else None,
+                  extra_fitness=extra_fitness if active else None, **common)
+    stage = "solved"
+    if start is not None and not all(t.accept(result.prototypes, start) for t in terms) \
+            and min_angle_deg(start) >= min_angle_deg(result.prototypes):
+        result.prototypes, stage = start, "start"
+
+    meta = {"terms": ",".join(t.name for t in terms), "term_stage": stage}
+    for term in terms:
+        p = term.name + "_"
+        meta.update({p + k: v for k, v in term.metadata().items()})
+        meta.update({p + k: v for k, v in term.metrics(result.prototypes).items()})
+        if start is not None:
+            meta.update({p + "init_" + k: v for k, v in term.metrics(start).items()})
+        if plain is not None:
+            meta.update({p + "plain_" + k: v for k, v in term.metrics(plain.prototypes).items()})
+        for name, data in term.datasets().items():
+            if name in result.datasets:
+                raise InputError(f"two terms write the dataset {name!r}")
+            result.datasets[name] = data
+    if plain is not None:
+        angle, plain_angle = min_angle_deg(result.prototypes), min_angle_deg(plain.prototypes)
+        meta.update({"plain_method": plain.method, "plain_min_angle_deg": plain_angle,
+                     "min_angle_cost_pct": (100.0 * (plain_angle - angle) / plain_angle
+                                            if plain_angle > 0 else 0.0)})
+    result.metadata.update(meta)
+    return result

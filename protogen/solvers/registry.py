@@ -1,0 +1,229 @@
+"""The registry of solvers: one :class:`Solver` entry per ``--method``.
+
+Each entry names the run function, its parameter dataclass (defaults and allowed values, see
+:mod:`protogen.solvers.params`), a peak-memory estimate, and two flags: ``tammes`` (a provably
+optimal closed form/construction may stand in for it) and ``terms`` (it accepts an init and the
+extra losses/fitnesses of objective terms, :mod:`protogen.terms`). :func:`protogen.solvers.solve`
+and the CLI (``--method`` choices and help) read everything from here.
+
+Adding a solver is one entry::
+
+    @dataclasses.dataclass(frozen=True)
+    class MyParams:
+        iterations: int = param(1000, low=1, help="steps")
+
+    def _run_mine(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+        from protogen.solvers.mine import my_solver      # lazy: keep `protogen --help` fast
+        return my_solver(num, dim, seed=seed, time_limit=time_limit, progress=progress,
+                         init=init, extra_loss=extra_loss, **dataclasses.asdict(p))
+
+    register(Solver("mine", _run_mine, MyParams, lambda num, dim, p: 8 * num * dim * 4,
+                    summary="what it does in a few words", tammes=False, terms=True))
+
+The run function gets the validated parameters ``p`` and returns a :class:`~protogen.result.Result`;
+``extra_loss(x: Tensor) -> Tensor`` (gradient solvers) and ``extra_fitness(batch) -> (n,)`` (EA)
+are ``None`` when no term is active, and a solver uses only the hook(s) it can. ``Result.params``
+is filled by ``solve`` from ``p`` (``None`` fields replaced by what the solver reports it chose).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+from protogen.errors import InputError
+from protogen.solvers.params import NoParams, param
+
+_DTYPES = ("float64", "float32")
+_BACKENDS = ("numba", "numpy")
+
+
+@dataclass(frozen=True)
+class Solver:
+    """One registered method; see the module docstring."""
+
+    name: str
+    run: Callable
+    params: type
+    memory: Callable[[int, int, object], int]
+    summary: str = ""
+    tammes: bool = False
+    terms: bool = True
+
+
+SOLVERS: dict[str, Solver] = {}
+
+
+def register(solver: Solver) -> Solver:
+    """Add ``solver`` under its name (a second entry of the same name is a bug)."""
+    if solver.name in SOLVERS:
+        raise ValueError(f"solver {solver.name!r} is already registered")
+    SOLVERS[solver.name] = solver
+    return solver
+
+
+def get(method: str) -> Solver:
+    if method not in SOLVERS:
+        raise InputError(f"unknown method {method!r} (choose from {', '.join(SOLVERS)})")
+    return SOLVERS[method]
+
+
+# --------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class GradientParams:
+    """:func:`protogen.solvers.gradient.tammes`; ``None`` = scaled with K^2 D by the solver."""
+
+    iterations: int | None = param(None, low=1, help="annealing steps")
+    restarts: int | None = param(None, low=1, help="codes annealed together")
+    lr: float = param(0.02, low=0, low_open=True)
+    lr_end: float = param(5e-4, low=0, low_open=True)
+    t_start: float = param(30.0, low=0, low_open=True, help="smooth-max temperature")
+    t_end: float = param(3e3, low=0, low_open=True)
+    tol: float = param(1e-12, low=0, help="polish stop: max-cosine gain per 100 steps")
+    polish_iterations: int | None = param(None, low=0)
+    init_noise: float = param(0.02, low=0, help="noise on an init for restarts 1..")
+    device: str = param("cpu", help="torch device")
+    dtype: str = param("float64", choices=_DTYPES)
+    chunk_size: int | None = param(None, low=1, help="cosine block rows")
+
+
+@dataclass(frozen=True)
+class HpnSgdParams:
+    """:func:`protogen.solvers.gradient.hpn_sgd` (the official HPN optimisation)."""
+
+    epochs: int = param(1000, low=1)
+    lr: float = param(0.1, low=0, low_open=True)
+    momentum: float = param(0.9, low=0, high=1, high_open=True)
+    device: str = param("cpu", help="torch device")
+    dtype: str = param("float64", choices=_DTYPES)
+
+
+@dataclass(frozen=True)
+class EnergyParams:
+    """:func:`protogen.solvers.gradient.energy_descent` (Riesz s-energy, s = 0 logarithmic)."""
+
+    s: float = param(1.0, low=0, help="Riesz exponent")
+    half_space: bool = param(False, help="prototypes and their antipodes")
+    angular: bool = param(False, help="angles instead of chord distances")
+    iterations: int = param(2000, low=1)
+    lr: float = param(0.01, low=0, low_open=True)
+    tol: float = param(1e-12, low=0, help="relative energy change per 50 steps")
+    device: str = param("cpu", help="torch device")
+    dtype: str = param("float64", choices=_DTYPES)
+    chunk_size: int | None = param(None, low=1)
+
+
+@dataclass(frozen=True)
+class EvolutionParams:
+    """:func:`protogen.solvers.evolutionary.evolve`: HPN's configuration (seed 000, §2.1)."""
+
+    population: int = param(3000, low=2)
+    generations: int = param(300, low=0)
+    parent_fraction: float = param(0.3, low=0, high=1, low_open=True)
+    offspring_per_pair: int = param(300, low=1)
+    mutation_rate: float = param(0.01, low=0, high=1)
+    chunk_size: int | None = param(None, low=1, help="offspring scored at once")
+    init_noise: float = param(0.1, low=0)
+    backend: str = param("numba", choices=_BACKENDS)
+
+
+@dataclass(frozen=True)
+class MemeticParams:
+    """:func:`protogen.solvers.evolutionary.memetic`: the EA plus gradient local search."""
+
+    population: int = param(100, low=2)
+    generations: int = param(20, low=0)
+    parent_fraction: float = param(0.3, low=0, high=1, low_open=True)
+    offspring_per_pair: int = param(20, low=1)
+    mutation_rate: float = param(0.01, low=0, high=1)
+    search_every: int = param(5, low=1)
+    search_iterations: int = param(100, low=0)
+    final_iterations: int = param(300, low=0)
+    polish_iterations: int = param(3, low=0)
+    polish_rounds: int = param(3, low=0)
+    polish_time: float = param(10.0, low=0)
+    chunk_size: int | None = param(None, low=1)
+    init_noise: float = param(0.1, low=0)
+    backend: str = param("numba", choices=_BACKENDS)
+
+
+# --------------------------------------------------------------------------- memory
+def _chunk(p, num):
+    return min(num, int(getattr(p, "chunk_size", None) or 4096))
+
+
+def gradient_memory(num: int, dim: int, p) -> int:
+    """A handful of (K, D) float64 tensors (point, gradient, Adam moments, best copy) plus one
+    block of K x chunk cosines and its gradient."""
+    return 8 * (16 * num * dim + 4 * num * _chunk(p, num))
+
+
+def evolution_memory(num: int, dim: int, p) -> int:
+    """The population of K x D float32 sets twice (parents and survivors), one chunk of
+    offspring, and the per-pair K x K cosine blocks."""
+    chunk = int(p.chunk_size or 4096)
+    return 4 * num * dim * (2 * p.population + chunk) + 8 * num * num * 4
+
+
+def closed_form_memory(num: int, dim: int, p) -> int:
+    return 8 * num * dim * 2
+
+
+# --------------------------------------------------------------------------- run functions
+def _run_gradient(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+    from protogen.solvers.gradient import tammes
+
+    return tammes(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
+                  extra_loss=extra_loss, **dataclasses.asdict(p))
+
+
+def _run_hpn_sgd(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+    from protogen.solvers.gradient import hpn_sgd
+
+    return hpn_sgd(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
+                   extra_loss=extra_loss, **dataclasses.asdict(p))
+
+
+def _run_energy(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+    from protogen.solvers.gradient import energy_descent
+
+    return energy_descent(num, dim, seed=seed, time_limit=time_limit, progress=progress,
+                          init=init, extra_loss=extra_loss, **dataclasses.asdict(p))
+
+
+def _run_evolutionary(num, dim, p, *, seed, time_limit, progress, init, extra_loss,
+                      extra_fitness):
+    from protogen.solvers.evolutionary import evolve
+
+    return evolve(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
+                  extra_fitness=extra_fitness, **dataclasses.asdict(p))
+
+
+def _run_memetic(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+    from protogen.solvers.evolutionary import memetic
+
+    return memetic(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
+                   extra_fitness=extra_fitness, extra_loss=extra_loss, **dataclasses.asdict(p))
+
+
+def _run_closed_form(num, dim, p, **_):
+    # solve() tries the stand-in first for every ``tammes`` method; reaching here means none.
+    raise InputError(f"no closed form is known to be optimal for {num} points in {dim} "
+                     "dimensions (closed forms: D=2, K <= D+1, K <= 2D)")
+
+
+register(Solver("auto", _run_gradient, GradientParams, gradient_memory, tammes=True,
+                summary="closed form where optimal, else gradient (takes gradient's options)"))
+register(Solver("closed-form", _run_closed_form, NoParams, closed_form_memory, tammes=True,
+                terms=False, summary="polygon, simplex or cross-polytope where provably optimal"))
+register(Solver("evolutionary", _run_evolutionary, EvolutionParams, evolution_memory,
+                summary="HPN's evolutionary algorithm (seed 000)"))
+register(Solver("memetic", _run_memetic, MemeticParams, evolution_memory,
+                summary="evolutionary algorithm plus gradient local search"))
+register(Solver("gradient", _run_gradient, GradientParams, gradient_memory,
+                summary="annealed smooth max-min (Tammes) with restarts and exact polish"))
+register(Solver("hpn-sgd", _run_hpn_sgd, HpnSgdParams, gradient_memory,
+                summary="HPN's official SGD on the mean largest cosine"))
+register(Solver("energy", _run_energy, EnergyParams, gradient_memory,
+                summary="Adam on the Riesz s-energy (s = 0 logarithmic)"))
