@@ -11,6 +11,7 @@ from protogen.bounds import delsarte_lp_bound_deg, delsarte_lp_max_points
 from protogen.errors import InputError
 from protogen.solvers import constructions as C
 from protogen.solvers.lattices import golay_codewords, higman_sims_graph
+from protogen.solvers.quadrics import elliptic_quadric_graph, field_tables, isotropic_code
 from protogen.sphere import min_angle_deg, pairwise_cosines
 
 
@@ -33,6 +34,7 @@ EXPECTED_COSINE = {
     "e7": 0.5, "e8": 0.5, "mclaughlin-112": 1 / 9, "mclaughlin-162": 1 / 7,
     "higman-sims-100": 1 / 11, "mclaughlin-275": 1 / 6, "leech-891": 1 / 4, "leech-552": 1 / 5,
     "leech-4600": 1 / 3, "leech": 1 / 2,
+    "isotropic-325": 1 / 4**2, "isotropic-756": 1 / 5**2, "isotropic-2752": 1 / 7**2,
 }
 # Cohn & Kumar (2007) Table 1 / Cohn's list of universal optima: inner product -> how many
 # other points have it, around every point.
@@ -49,6 +51,10 @@ SHARP_DISTRIBUTION = {
     "leech-891": {-1 / 2: 42, -1 / 8: 512, 1 / 4: 336},
     "leech-552": {-1: 1, -1 / 5: 275, 1 / 5: 275},
     "leech-4600": {-1: 1, -1 / 3: 891, 0: 2816, 1 / 3: 891},
+    # the isotropic family: -1/q on the q(q^2+1) collinear points, 1/q^2 on the others
+    **{f"isotropic-{(q + 1) * (q**3 + 1)}": {-1 / q: q * (q * q + 1),
+                                            1 / q**2: (q + 1) * (q**3 + 1) - 1 - q * (q * q + 1)}
+       for q in (4, 5, 7)},
 }
 SMALL = [name for name in C.CONSTRUCTIONS if name != "leech"]
 
@@ -139,6 +145,41 @@ def test_higman_sims_graph_is_strongly_regular():
     identity, ones = np.eye(n, dtype=int), np.ones((n, n), dtype=int)
     # srg(100, 22, 0, 6): A^2 = k I + lambda A + mu (J - I - A).
     assert np.array_equal(adj @ adj, 22 * identity + 6 * (ones - identity - adj))
+
+
+@pytest.mark.parametrize("q", [2, 3, 4, 5, 7, 8, 9])
+def test_finite_fields(q):
+    add, mul = field_tables(q)
+    elements = range(q)
+    assert all(sorted(add[a]) == list(elements) for a in elements)  # a group under +
+    assert all(sorted(mul[a, 1:]) == list(range(1, q)) for a in range(1, q))  # units
+    for a, b, c in np.random.default_rng(q).integers(0, q, size=(200, 3)):
+        assert mul[a, add[b, c]] == add[mul[a, b], mul[a, c]]
+        assert mul[a, mul[b, c]] == mul[mul[a, b], c] and mul[a, b] == mul[b, a]
+
+
+@pytest.mark.parametrize("q", [2, 3, 4])
+def test_elliptic_quadric_graph_is_the_generalized_quadrangle(q):
+    # Collinearity graph of a GQ(q, q^2): srg((q+1)(q^3+1), q(q^2+1), q-1, q^2+1).
+    adj = elliptic_quadric_graph(q)
+    n = adj.shape[0]
+    assert n == (q + 1) * (q**3 + 1)
+    identity, ones = np.eye(n, dtype=int), np.ones((n, n), dtype=int)
+    expected = q * (q * q + 1) * identity + (q - 1) * adj + (q * q + 1) * (ones - identity - adj)
+    assert np.array_equal(adj @ adj, expected)
+
+
+@pytest.mark.parametrize("q, other", [(2, "schlafli-27"), (3, "mclaughlin-112")])
+def test_isotropic_family_meets_the_lattice_codes(q, other):
+    # The quadric gives the same codes as E8 (q = 2) and the Leech lattice (q = 3): same size,
+    # dimension and inner-product distribution.
+    mine, theirs = isotropic_code(q), C.build(other)
+    assert mine.shape == theirs.shape
+    for code in (mine, theirs):
+        cos = pairwise_cosines(code)
+        np.fill_diagonal(cos, np.nan)
+        assert np.all((np.abs(cos + 1 / q) < 1e-12).sum(axis=1) == q * (q * q + 1))
+        assert np.all((np.abs(cos - 1 / q**2) < 1e-12).sum(axis=1) == q**4)
 
 
 def _as_bytes(rows):

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from protogen.errors import InputError
-from protogen.solvers import lattices, polytopes
+from protogen.solvers import lattices, polytopes, quadrics
 from protogen.solvers.closed_form import optimal_closed_form
 from protogen.sphere import max_cosine
 
@@ -61,6 +61,7 @@ class Construction:
     citation: str
     builder: Callable[[], np.ndarray]
     sharp: bool = False  # attains the Delsarte/Levenshtein LP bound (Cohn & Kumar 2007)
+    subset_source: bool = True  # False: too slow to build just to take a subset of it
 
     @property
     def min_angle_deg(self) -> float:
@@ -71,9 +72,10 @@ class Construction:
                 f"({self.min_angle_deg:.10g} deg), {self.status}; {self.citation}")
 
 
-def _entry(name, num, dim, cosine, text, status, citation, builder, sharp=False):
+def _entry(name, num, dim, cosine, text, status, citation, builder, sharp=False,
+           subset_source=True):
     return name, Construction(name, num, dim, float(cosine), text, status, citation, builder,
-                              sharp)
+                              sharp, subset_source)
 
 
 _SQRT5 = math.sqrt(5.0)
@@ -139,6 +141,15 @@ CONSTRUCTIONS: dict[str, Construction] = dict([
     _entry("leech-4600", 4600, 23, 1 / 3, "1/3", PROVED,
            "kissing configuration of the laminated lattice O_23; " + _COHN_KUMAR,
            lattices.leech_4600, sharp=True),
+    _entry("isotropic-325", 325, 52, 1 / 16, "1/16", PROVED,
+           "elliptic quadric Q^-(5,4) (isotropic subspaces, q = 4); " + _COHN_KUMAR,
+           lambda: quadrics.isotropic_code(4), sharp=True),
+    _entry("isotropic-756", 756, 105, 1 / 25, "1/25", PROVED,
+           "elliptic quadric Q^-(5,5) (isotropic subspaces, q = 5); " + _COHN_KUMAR,
+           lambda: quadrics.isotropic_code(5), sharp=True),
+    _entry("isotropic-2752", 2752, 301, 1 / 49, "1/49", PROVED,
+           "elliptic quadric Q^-(5,7) (isotropic subspaces, q = 7); " + _COHN_KUMAR,
+           lambda: quadrics.isotropic_code(7), sharp=True, subset_source=False),
     _entry("leech", 196560, 24, 0.5, "1/2", PROVED,
            "Leech lattice minimal vectors, " + _SPLAG + " ch. 4 sec. 11; optimal: "
            + _KISSING_BOUNDS + "; " + _COHN_KUMAR, lattices.leech_min_vectors, sharp=True),
@@ -229,7 +240,8 @@ def _candidates(num: int, dim: int) -> list[Construction]:
     Of the families only the smallest member that holds ``num`` points can matter: a smaller D_n
     sits inside a bigger one at the same angle, and the demicube's angle falls as n grows.
     """
-    found = [c for c in CONSTRUCTIONS.values() if c.dim <= dim and c.num >= num]
+    found = [c for c in CONSTRUCTIONS.values()
+             if c.dim <= dim and c.num >= num and (c.subset_source or c.num == num)]
     d_size = next((n for n in range(4, min(dim, _D_FAMILY_MAX) + 1) if 2 * n * (n - 1) >= num),
                   None)
     if d_size is not None:

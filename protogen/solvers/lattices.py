@@ -251,15 +251,31 @@ def higman_sims_graph() -> np.ndarray:
 def srg_spectral_code(adjacency: np.ndarray) -> np.ndarray:
     """Unit rows spanning the eigenspace of the least eigenvalue of a strongly regular graph.
 
-    For an srg with eigenvalues k > r > s, the orthogonal projection onto the s-eigenspace is
-    E = (A - r I - (k - r)/n J) / (s - r) (Brouwer & Haemers, Spectra of Graphs, ch. 9); its
-    diagonal is constant, so its rows, rescaled, are a two-distance code in dimension mult(s)
-    with cosines (1 - (k - r)/n) / (-r - (k - r)/n) on edges and -((k - r)/n) / (-r - (k - r)/n)
-    on non-edges. An orthonormal basis of the eigenspace gives the coordinates directly.
+    An srg(n, k, lambda, mu) has eigenvalues k > r > s, the roots r, s of
+    x^2 - (lambda - mu) x - (k - mu); the orthogonal projection onto the s-eigenspace is
+    E = (A - r I - (k - r)/n J) / (s - r) (Brouwer & Haemers, Spectra of Graphs, ch. 9). Its
+    diagonal is constant, so the rows of any factor E = X X^T, rescaled, form a two-distance
+    code in dimension rank(E) = mult(s). X comes from a pivoted Cholesky factorisation (LAPACK
+    dpstrf), O(n mult(s)^2) and stable here since E's non-zero eigenvalues are all 1.
     """
-    values, vectors = np.linalg.eigh(adjacency.astype(np.float64))
-    least = np.abs(values - values[0]) < 1e-8
-    return unit_rows(vectors[:, least])
+    from scipy.linalg import lapack
+
+    adjacency = np.asarray(adjacency, dtype=np.int64)
+    size = adjacency.shape[0]
+    degree = int(adjacency[0].sum())
+    neighbour = int(np.flatnonzero(adjacency[0])[0])
+    stranger = int(np.flatnonzero(adjacency[0] == 0)[1])  # [0] is vertex 0 itself
+    lam = int(adjacency[0] @ adjacency[neighbour])
+    mu = int(adjacency[0] @ adjacency[stranger])
+    disc = np.sqrt((lam - mu) ** 2 + 4 * (degree - mu))
+    r, s = ((lam - mu) + disc) / 2, ((lam - mu) - disc) / 2
+    projection = (adjacency - r * np.eye(size) - (degree - r) / size) / (s - r)
+    factor, pivots, rank, info = lapack.dpstrf(projection, lower=1, tol=1e-10)
+    if info < 0:
+        raise RuntimeError(f"dpstrf failed (info={info})")
+    points = np.zeros((size, rank))
+    points[pivots - 1] = np.tril(factor)[:, :rank]
+    return unit_rows(points)
 
 
 @functools.lru_cache(maxsize=None)
