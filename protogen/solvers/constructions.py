@@ -39,6 +39,11 @@ _KISSING_BOUNDS = ("Levenshtein, On bounds for packings in n-dimensional Euclide
                    "Odlyzko & Sloane, New bounds on the number of unit spheres that can touch a "
                    "unit sphere in n dimensions, J. Combin. Theory A 26 (1979)")
 
+_CLOSED_FORM_PROOFS = {
+    "polygon": "regular polygon: optimal on the circle (equal arcs)",
+    "simplex": "regular simplex: optimal by the simplex bound (Rankin 1955)",
+    "cross-polytope": "cross-polytope: optimal by Rankin's bound for K > D + 1 (Rankin 1955)",
+}
 # A subset is chosen greedily while this many multiply-adds (kept x candidates x dim) suffice;
 # beyond it the first K rows are taken (still at least the full code's angle).
 _SUBSET_FLOPS = 5e8
@@ -300,7 +305,7 @@ def construction_for(num: int, dim: int, *,
         name, points = closed
         cos = max_cosine(points)
         info = {"construction": name, "how": "closed form", "status": PROVED,
-                "citation": "closed form, optimal by the simplex / Rankin bound (Rankin 1955)",
+                "citation": _CLOSED_FORM_PROOFS[name],
                 "source_num": num, "source_dim": dim, "source_cosine": "", "num": num,
                 "max_cosine": cos, "min_angle_deg": math.degrees(math.acos(cos)),
                 "angle_is_lower_bound": False}
