@@ -247,6 +247,14 @@ def test_construction_for_exact_records():
     assert C.construction_for(40, 5)[2]["min_angle_deg"] == pytest.approx(60.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(SHARP_DISTRIBUTION))
+def test_construction_for_returns_every_sharp_code_exactly(name):
+    code = C.get(name)
+    found, points, info = C.construction_for(code.num, code.dim)
+    assert (found, info["how"], info["status"]) == (name, "exact", C.PROVED)
+    assert info["min_angle_deg"] == pytest.approx(code.min_angle_deg, abs=1e-12)
+
+
 def test_construction_for_leech_is_the_full_code(leech):
     name, points, info = C.construction_for(196560, 24)
     assert name == "leech" and info["status"] == C.PROVED and np.array_equal(points, leech)
@@ -319,3 +327,19 @@ def test_construction_for_bad_sizes_and_unknown_cases():
     assert C.construction_for(300, 5) is None  # no code of 300 points known here in R^5
     with pytest.raises(InputError):
         C.farthest_point_subset(C.build("e8"), 241)
+
+
+def test_fit_a_named_construction():
+    points, info = C.fit("e8", 240, 10)
+    assert info["how"] == "embedded" and points.shape == (240, 10)
+    assert np.all(points[:, 8:] == 0) and np.array_equal(points[:, :8], C.build("e8"))
+    points, info = C.fit("600-cell", 20, 4)
+    assert info["how"] == "subset" and info["status"] == C.CONSTRUCTION
+    assert min_angle_deg(points) == pytest.approx(info["min_angle_deg"], abs=1e-9)
+    assert C.fit("24-cell", 24, 4)[1]["status"] == C.BEST_KNOWN
+    for num, dim in [(241, 8), (240, 7), (1, 8)]:
+        with pytest.raises(InputError) as err:
+            C.fit("e8", num, dim)
+        assert "\n" not in str(err.value)
+    with pytest.raises(InputError):
+        C.fit("e9", 10, 9)

@@ -282,6 +282,31 @@ def _subset_of(code: Construction, num: int, progress: bool) -> tuple[np.ndarray
     return head, code.cosine, False
 
 
+def _placed(code: Construction, num: int, dim: int, progress: bool) -> tuple[np.ndarray, dict]:
+    """``num`` points of ``code`` (all, or a subset) zero-padded to ``dim``, with their info."""
+    points, max_cos, measured = _subset_of(code, num, progress)
+    how = ("subset" if num < code.num else "exact") if code.dim == dim else (
+        "embedded subset" if num < code.num else "embedded")
+    padded = np.zeros((num, dim))
+    padded[:, :code.dim] = points
+    return padded, _info(code, how, num, max_cos, measured)
+
+
+def fit(name: str, num: int, dim: int, *, progress: bool = False) -> tuple[np.ndarray, dict]:
+    """The named construction used for ``num`` points in R^``dim``: the code itself, or its
+    farthest-first subset, zero-padded when ``dim`` exceeds its dimension; ``info`` as in
+    :func:`construction_for`. A code with fewer than ``num`` points or more than ``dim``
+    dimensions is an InputError."""
+    code = get(name)
+    if int(num) != num or int(dim) != dim or num < 2:
+        raise InputError(f"need at least 2 points and an integer dimension, got {num!r} points "
+                         f"in {dim!r} dimensions")
+    if num > code.num or dim < code.dim:
+        raise InputError(f"construction {code.name} has {code.num} points in {code.dim} "
+                         f"dimensions: it cannot give {num} points in {dim} dimensions")
+    return _placed(code, int(num), int(dim), progress)
+
+
 def construction_for(num: int, dim: int, *,
                      progress: bool = False) -> tuple[str, np.ndarray, dict] | None:
     """The best exact code known here for ``num`` points in R^``dim``, or None.
@@ -317,14 +342,7 @@ def construction_for(num: int, dim: int, *,
         return code.name, build(code.name), _info(code, "exact", num, code.cosine)
     best = None
     for code in _candidates(num, dim)[:_MAX_CANDIDATES]:
-        points, max_cos, measured = _subset_of(code, num, progress)
-        if best is None or max_cos < best[2] - 1e-12:
-            best = (code, points, max_cos, measured)
-    if best is None:
-        return None
-    code, points, max_cos, measured = best
-    how = ("subset" if num < code.num else "exact") if code.dim == dim else (
-        "embedded subset" if num < code.num else "embedded")
-    padded = np.zeros((num, dim))
-    padded[:, :code.dim] = points
-    return code.name, padded, _info(code, how, num, max_cos, measured)
+        points, info = _placed(code, num, dim, progress)
+        if best is None or info["max_cosine"] < best[2]["max_cosine"] - 1e-12:
+            best = (code.name, points, info)
+    return best

@@ -25,10 +25,10 @@ _MATCH_TOL = 1e-9
 
 def unit_rows(points: np.ndarray) -> np.ndarray:
     """``points`` scaled to unit rows, float64, read-only (builders share cached arrays)."""
-    points = np.ascontiguousarray(points, dtype=np.float64)
-    points /= np.linalg.norm(points, axis=1, keepdims=True)
-    points.setflags(write=False)
-    return points
+    points = np.asarray(points, dtype=np.float64)
+    out = np.ascontiguousarray(points / np.linalg.norm(points, axis=1, keepdims=True))
+    out.setflags(write=False)
+    return out
 
 
 def complement_basis(anchors: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ def square_antiprism() -> np.ndarray:
     height = math.sqrt((2.0 * math.sqrt(2.0) - 1.0) / 7.0)
     radius = math.sqrt(1.0 - height**2)
     rows = []
-    for layer, (z, turn) in enumerate(((height, 0.0), (-height, math.pi / 4))):
+    for z, turn in ((height, 0.0), (-height, math.pi / 4)):
         for k in range(4):
             angle = k * math.pi / 2 + turn
             rows.append((radius * math.cos(angle), radius * math.sin(angle), z))
