@@ -12,7 +12,12 @@ from protogen.errors import InputError
 from protogen.solvers import constructions as C
 from protogen.solvers.lattices import golay_codewords, higman_sims_graph
 from protogen.solvers.quadrics import elliptic_quadric_graph, field_tables, isotropic_code
-from protogen.sphere import min_angle_deg, pairwise_cosines
+from protogen.sphere import min_angle_deg
+
+
+def pairwise_cosines(points):
+    x = np.asarray(points, dtype=np.float64)
+    return x @ x.T
 
 
 def _positive_root(*coefficients):
