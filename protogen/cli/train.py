@@ -32,32 +32,56 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
     return Path("runs") / f"{name[:40]}-{task}-{loss}-s{seed}"
 
 
+# Options that map one to one onto TrainConfig fields of the same name.
+_DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "epochs",
+           "batch_size", "optimizer", "lr", "momentum", "weight_decay", "gamma", "seed",
+           "device", "amp", "workers", "threads", "limit_train", "limit_test", "reduction",
+           "augment", "schedule", "warmup")
+
+
 @main.command("train")
 @click.option("--prototypes", "-p", metavar="FILE|onehot|word-vectors[:SRC]",
               help="Prototype file from `protogen solve`; or one-hot / word-vector baselines.")
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, mnist, rotated-mnist, rotated-digits, npz:PATH, hdf5:PATH, "
-                   "folder:PATH.")
+                   "folder:PATH, cifar10:PATH, cifar100:PATH (official python layout, folder "
+                   "or .tar.gz), idx:PATH (MNIST/Fashion-MNIST/KMNIST idx files).")
 @click.option("--task", type=click.Choice(["classification", "regression", "joint"]),
               default="classification", show_default=True)
 @click.option("--loss", default="prototype", show_default=True,
               help="prototype | softmax | ncm (learnable class means) | squared (regression "
-                   "baseline) | w-softmax | ga-softmax (protogen.layers).")
+                   "baseline) | multitask (joint baseline: cross-entropy + squared loss) | "
+                   "w-softmax | ga-softmax (protogen.layers).")
+@click.option("--reduction", type=click.Choice(["sum", "mean"]),
+              help="How the prototype losses reduce over a batch: sum (the paper's Eq. 1 and "
+                   "official code) or mean [default: mean; --recipe hpn: sum].")
+@click.option("--recipe", type=click.Choice(["hpn"]),
+              help="A paper's full training recipe; settings given explicitly still win. hpn: "
+                   "SGD 0.01, momentum 0.9, weight decay 1e-4, batch 128, 250 epochs, x0.1 at "
+                   "40%% and 80%%, sum reduction, crop+flip on 32x32 images.")
 @click.option("--dim", type=click.IntRange(min=1),
               help="Output dimension where no prototype file fixes it (softmax, regression).")
 @click.option("--hidden", is_flag=True,
               help="Squared-loss baseline: D outputs and one more linear layer to 1.")
 @click.option("--joint-weights", default="1,1", show_default=True,
               help="Weights of the classification and regression losses (joint task).")
+@click.option("--ncm-mean", type=click.Choice(["decay", "online", "condensation"]),
+              help="How --loss ncm computes its class means (Deep NCM) [default: decay].")
 @click.option("--model", default="mlp", show_default=True,
-              help="mlp, cnn, resnet32 (or sphere-cnn from protogen.layers).")
+              help="mlp, cnn, resnet32, sphere-cnn (protogen.layers), or module:callable (your "
+                   "own nn.Module factory, called with the output dimension).")
+@click.option("--augment", default="auto", show_default=True,
+              help="crop,flip | crop | flip | none; auto = crop+flip for 32x32 colour images "
+                   "(the paper's CIFAR recipe), none otherwise. Runs on the training device.")
 @click.option("--sphere-op", type=click.Choice(["cosine", "linear", "sigmoid",
                                                 "learnable-sigmoid"]),
               help="SphereConv operator of --model sphere-cnn.")
 @click.option("--margin", type=float, help="Margin of the w-softmax / ga-softmax heads.")
 @click.option("--mhe", metavar="SPEC", help="MHE regulariser, e.g. s=2,hidden=1,output=10,half-space.")
 @click.option("--orth", type=click.FloatRange(min=0), help="Orthogonality regulariser weight.")
-@click.option("--hierarchy", metavar="NAME|FILE", help="Class hierarchy regulariser (DH2L).")
+@click.option("--hierarchy", metavar="NAME|FILE|dataset",
+              help="Class hierarchy regulariser (DH2L); 'dataset' takes the data set's own "
+                   "super-classes (CIFAR-100's coarse labels).")
 @click.option("--hier-metric", type=click.Choice(["am", "gm", "hm", "discrete", "continuous"]),
               default="gm", show_default=True, help="Hierarchy regulariser metric.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
@@ -68,6 +92,11 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
               help="Learning rate [default: 0.01 for SGD, 0.001 for Adam].")
 @click.option("--momentum", type=click.FloatRange(min=0), default=0.9, show_default=True)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--schedule", type=click.Choice(["step", "cosine"]), default="step",
+              show_default=True, help="step: x --gamma at --milestones; cosine: per batch, "
+                                      "after --warmup epochs of linear warm-up.")
+@click.option("--warmup", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Linear warm-up length in epochs (cosine schedule).")
 @click.option("--milestones", help="Epochs at which the learning rate is multiplied by "
                                    "--gamma [default: 40%% and 80%% of --epochs].")
 @click.option("--gamma", type=click.FloatRange(min=0, min_open=True), default=0.1,
@@ -94,58 +123,62 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
 @quiet_option
 @json_option
 @handle_errors
-def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, model, sphere_op,
-                  margin, mhe, orth, hierarchy, hier_metric, epochs, batch_size, optimizer, lr,
-                  momentum, weight_decay, milestones, gamma, seed, device, amp, workers,
-                  threads, limit_train, limit_test, out, resume, force, quiet, as_json):
+def train_command(out, resume, force, quiet, as_json, **opts):
     """Train a network against fixed hyperspherical prototypes (or a baseline).
 
     Writes a run directory: config.json, metrics.jsonl (one line per epoch), checkpoint.pt
     (every epoch, atomic) and report.json. Under `torchrun --nproc_per_node N` it trains with
     DistributedDataParallel.
     """
-    from protogen.train import TrainConfig, train
+    from protogen.train import train
 
-    out = out or _default_out(dataset, task, loss, seed)
-    if resume:
-        if force:
-            raise InputError("--resume and --force contradict each other")
-        config = None
-    else:
-        regs = {}
-        if mhe:
-            regs["mhe"] = mhe
-        if orth:
-            regs["orth"] = orth
-        if hierarchy:
-            regs["hierarchy"] = hierarchy
-            regs["hier_metric"] = hier_metric
-        mile = _floats(milestones, "--milestones")
-        model_options, head_options = {}, {}
-        if margin is not None:
-            head_options["margin"] = margin
-        if sphere_op:
-            # The operator shapes the SphereConv layers and the W-/GA-Softmax head's logits.
-            if model == "sphere-cnn":
-                model_options["sphere_op"] = sphere_op
-            if loss in ("w-softmax", "ga-softmax"):
-                head_options["operator"] = sphere_op
-            if not (model_options or "operator" in head_options):
-                raise InputError("--sphere-op applies to --model sphere-cnn and --loss "
-                                 "w-softmax/ga-softmax")
-        config = TrainConfig(
-            prototypes=prototypes, dataset=dataset, task=task, loss=loss, dim=dim,
-            hidden=hidden, joint_weights=tuple(_floats(joint_weights, "--joint-weights", 2)),
-            model=model, model_options=model_options, head_options=head_options,
-            regularizers=regs, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-            lr=lr, momentum=momentum, weight_decay=weight_decay,
-            milestones=None if mile is None else [int(m) for m in mile], gamma=gamma, seed=seed,
-            device=device, amp=amp, workers=workers, threads=threads, limit_train=limit_train,
-            limit_test=limit_test)
+    out = out or _default_out(opts["dataset"], opts["task"], opts["loss"], opts["seed"])
+    if resume and force:
+        raise InputError("--resume and --force contradict each other")
+    config = None if resume else _config(opts, click.get_current_context())
     log = None if as_json else click.echo
     report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
     if as_json:
         echo_json(report)
+
+
+def _config(opts: dict, ctx: click.Context):
+    """The TrainConfig of the command line; a --recipe fills what was not given explicitly."""
+    from click.core import ParameterSource
+
+    from protogen.train import TrainConfig
+
+    regs = {}
+    for key in ("mhe", "orth", "hierarchy"):
+        if opts[key]:
+            regs[key] = opts[key]
+    if opts["hierarchy"]:
+        regs["hier_metric"] = opts["hier_metric"]
+    model_options, head_options = {}, {}
+    if opts["margin"] is not None:
+        head_options["margin"] = opts["margin"]
+    if opts["ncm_mean"]:
+        head_options["mean"] = opts["ncm_mean"]
+    if opts["sphere_op"]:
+        # The operator shapes the SphereConv layers and the W-/GA-Softmax head's logits.
+        if opts["model"] == "sphere-cnn":
+            model_options["sphere_op"] = opts["sphere_op"]
+        if opts["loss"] in ("w-softmax", "ga-softmax"):
+            head_options["operator"] = opts["sphere_op"]
+        if not (model_options or "operator" in head_options):
+            raise InputError("--sphere-op applies to --model sphere-cnn and --loss "
+                             "w-softmax/ga-softmax")
+    mile = _floats(opts["milestones"], "--milestones")
+    config = TrainConfig(
+        **{k: opts[k] for k in _DIRECT},
+        joint_weights=tuple(_floats(opts["joint_weights"], "--joint-weights", 2)),
+        model_options=model_options, head_options=head_options, regularizers=regs,
+        milestones=None if mile is None else [int(m) for m in mile])
+    if opts["recipe"]:
+        explicit = {name for name in opts if name != "recipe"
+                    and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+        config = config.with_recipe(opts["recipe"], explicit)
+    return config
 
 
 @main.command("evaluate")

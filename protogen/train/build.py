@@ -52,6 +52,7 @@ class Optimisation:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    per_step: bool = False              # the schedule steps every batch (else every epoch)
 
 
 # ----------------------------------------------------------------------------- prototypes
@@ -87,17 +88,35 @@ def resolve_prototypes(c: TrainConfig, data: DataSet):
             "seed": pset.attrs.get("seed"), "min_angle_deg": pset.attrs.get("min_angle_deg")}
     if c.dim is not None and c.task != "joint" and c.dim != pset.dim:
         raise InputError(f"--dim {c.dim} but the prototype file {spec} has dimension {pset.dim}")
-    if c.task in ("classification", "joint"):
-        if k is not None and data.class_names and len(data.class_names) != pset.num_classes:
-            raise InputError(f"the prototype file has {pset.num_classes} prototypes but data set "
-                             f"{data.name!r} has {len(data.class_names)} classes")
-        if data.class_names and pset.class_names and list(pset.class_names) != list(data.class_names):
-            diff = next(i for i, (a, b) in enumerate(zip(pset.class_names, data.class_names))
-                        if a != b) if len(pset.class_names) == len(data.class_names) else 0
-            raise InputError(f"class names differ: the prototype file has "
-                             f"{pset.class_names[diff]!r} where data set {data.name!r} has "
-                             f"{data.class_names[diff]!r} (class {diff})")
-    return pset.prototypes, info
+    protos = pset.prototypes
+    if c.task in ("classification", "joint") and data.class_names and pset.class_names:
+        protos = match_by_name(protos, list(pset.class_names), list(data.class_names), spec,
+                               data.name)
+        info["matched_by_name"] = True
+    elif c.task in ("classification", "joint") and k is not None and data.class_names \
+            and len(data.class_names) != pset.num_classes:
+        raise InputError(f"the prototype file has {pset.num_classes} prototypes but data set "
+                         f"{data.name!r} has {len(data.class_names)} classes")
+    return protos, info
+
+
+def match_by_name(protos: np.ndarray, file_names: list[str], data_names: list[str], spec: str,
+                  dataset: str) -> np.ndarray:
+    """The prototype rows in the data set's class order, matched by class name (so a file
+    solved for the classes in another order still fits). A data-set class the file lacks is
+    a one-line error; extra prototypes in the file are refused too (they would change K)."""
+    if len(set(file_names)) != len(file_names):
+        raise InputError(f"the prototype file {spec} repeats a class name")
+    row = {name: i for i, name in enumerate(file_names)}
+    missing = [name for name in data_names if name not in row]
+    if missing:
+        raise InputError(f"the prototype file {spec} has no prototype for class "
+                         f"{missing[0]!r} of data set {dataset!r}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if len(file_names) != len(data_names):
+        raise InputError(f"the prototype file has {len(file_names)} prototypes but data set "
+                         f"{dataset!r} has {len(data_names)} classes")
+    return protos[[row[name] for name in data_names]]
 
 
 def _placeholder(shape) -> np.ndarray:
@@ -153,12 +172,16 @@ def build_head(c: TrainConfig, protos, k: int | None, bounds) -> tuple[nn.Module
             dim = protos.shape[1]
         else:
             dim = protos.shape[1] if protos is not None else (c.dim or k)
-        return registry.build_head(c.loss, dim, k, prototypes=protos, **c.head_options), dim
+        options = dict(c.head_options)
+        if c.loss == "prototype":
+            options["reduction"] = c.reduction or "mean"
+        return registry.build_head(c.loss, dim, k, prototypes=protos, **options), dim
     lo, hi = bounds
     if c.task == "regression":
         if c.loss == "squared":
             dim = (c.dim or 2) if c.hidden else 1
-            return H.SquaredRegressionHead(dim, lo, hi, hidden=c.hidden), dim
+            return H.SquaredRegressionHead(dim, lo, hi, hidden=c.hidden,
+                                           reduction=c.reduction or "mean"), dim
         if protos is not None:
             if protos.shape[0] != 2 or np.dot(protos[0], protos[1]) > -1 + 1e-6:
                 raise InputError("regression prototypes must be two opposite points (K = 2, "
@@ -166,7 +189,11 @@ def build_head(c: TrainConfig, protos, k: int | None, bounds) -> tuple[nn.Module
             upper = protos[0]
         else:
             upper = np.eye(c.dim or 2)[0]
-        return H.RegressionHead(upper, lo, hi), upper.shape[0]
+        return H.RegressionHead(upper, lo, hi, reduction=c.reduction or "mean"), upper.shape[0]
+    if c.loss == "multitask":
+        if protos is not None:
+            raise InputError("--loss multitask learns its own classifier: drop --prototypes")
+        return H.MultiTaskHead(k, lo, hi, c.joint_weights, reduction=c.reduction or "mean"), k + 1
     if protos is None:
         raise InputError("the joint task needs --prototypes FILE with the class prototypes in "
                          "D-1 dimensions (the regression axis is added as the last)")
@@ -174,7 +201,8 @@ def build_head(c: TrainConfig, protos, k: int | None, bounds) -> tuple[nn.Module
     if c.dim is not None and c.dim != classes.shape[1]:
         raise InputError(f"--dim {c.dim} but the joint output space of a {protos.shape[1]}-d "
                          f"prototype file has {classes.shape[1]} dimensions")
-    return H.JointHead(classes, upper, lo, hi, c.joint_weights), classes.shape[1]
+    return (H.JointHead(classes, upper, lo, hi, c.joint_weights, reduction=c.reduction or "mean"),
+            classes.shape[1])
 
 
 def build_model(c: TrainConfig, input_shape, out_dim: int) -> nn.Module:
@@ -249,16 +277,45 @@ def build_regularizers(prep: Prepared) -> list[Callable[[], torch.Tensor]]:
     spec = {k: v for k, v in prep.config.regularizers.items() if v not in (None, 0, 0.0, "")}
     if not spec:
         return []
+    options = dict(prep.config.regularizers)
+    if options.get("hierarchy") == "dataset":
+        # The data set's own super-classes (CIFAR-100's coarse labels).
+        options["hierarchy"] = prep.info.dataset_info.get("hierarchy")
+        if not options["hierarchy"]:
+            raise InputError(f"--hierarchy dataset: data set {prep.data.name!r} carries no "
+                             "class hierarchy (CIFAR-100 does)")
     return list(layers.build_regularizers(prep.net.model, class_names=prep.info.class_names,
-                                          head=prep.net.head, **prep.config.regularizers))
+                                          head=prep.net.head, **options))
 
 
-def build_optimisation(c: TrainConfig, net: nn.Module) -> Optimisation:
-    """SGD with momentum (the paper) or Adam, a step schedule at ``milestones``, a scaler."""
+def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1) -> Optimisation:
+    """SGD with momentum (the paper) or Adam; the learning-rate schedule: ``step`` (x gamma at
+    the milestone epochs, stepped once an epoch: the paper's) or ``cosine`` (stepped every
+    batch: a linear warm-up over ``warmup`` epochs, then half a cosine down to zero); and the
+    float16 gradient scaler."""
     params = [p for p in net.parameters() if p.requires_grad]
     if c.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
     else:
         opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, c.milestones, gamma=c.gamma)
-    return Optimisation(opt, scheduler, torch.amp.GradScaler("cuda", enabled=c.amp))
+    if c.schedule == "cosine":
+        factor = cosine_factor(c.epochs * steps_per_epoch, round(c.warmup * steps_per_epoch))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, c.milestones, gamma=c.gamma)
+    return Optimisation(opt, scheduler, torch.amp.GradScaler("cuda", enabled=c.amp),
+                        per_step=c.schedule == "cosine")
+
+
+def cosine_factor(total_steps: int, warmup_steps: int):
+    """Learning-rate factor of step s: (s + 1) / W during the warm-up, then
+    0.5 (1 + cos(pi (s - W) / (T - W)))."""
+    import math
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / span)))
+
+    return factor

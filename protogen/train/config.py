@@ -12,6 +12,25 @@ from protogen.errors import InputError
 
 TASKS = ("classification", "regression", "joint")
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("step", "cosine")
+REDUCTIONS = ("sum", "mean")
+NCM_MEANS = ("decay", "online", "condensation")
+# Losses whose batch reduction --reduction sets (the prototype losses of seed 000 and the
+# squared-loss baselines); cross-entropy heads keep torch's mean.
+PROTOTYPE_LOSSES = ("prototype", "squared", "multitask")
+
+DEFAULT_REDUCTION = "mean"
+
+# Named recipes: the settings a paper trains with, one flag away (--recipe NAME). Only the
+# settings the user did not give explicitly are taken from the recipe.
+RECIPES = {
+    # Seed 000 §3 and the official code (hpn_cifar.py): SGD lr 0.01, momentum 0.9, weight decay
+    # 1e-4, batch 128, 250 epochs with the learning rate x0.1 after epochs 100 and 200 (40 % and
+    # 80 %), loss summed over the batch, random crops and flips for 32x32 images.
+    "hpn": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, batch_size=128,
+                epochs=250, schedule="step", milestones=None, gamma=0.1, warmup=0.0,
+                reduction="sum", augment="auto"),
+}
 
 
 @dataclass
@@ -45,6 +64,11 @@ class TrainConfig:
     limit_test: int | None = None
     eval_batch_size: int = 1024
     threads: int | None = None          # torch intra-op CPU threads; default: torch's choice
+    reduction: str | None = None        # prototype losses over the batch: sum (paper) | mean
+    augment: str = "auto"               # crop,flip | flip | none | auto (crop+flip on 32x32 RGB)
+    schedule: str = "step"              # step (x gamma at milestones) | cosine (per step)
+    warmup: float = 0.0                 # linear warm-up length in epochs (cosine schedule)
+    recipe: str | None = None           # the named recipe the settings came from, if any
 
     def resolved(self) -> "TrainConfig":
         c = dataclasses.replace(self)
@@ -53,7 +77,16 @@ class TrainConfig:
         if c.milestones is None:
             c.milestones = sorted({m for m in (int(0.4 * c.epochs), int(0.8 * c.epochs)) if m > 0})
         c.joint_weights = tuple(float(w) for w in c.joint_weights)
+        if c.reduction is None and c.loss in PROTOTYPE_LOSSES:
+            c.reduction = DEFAULT_REDUCTION
         return c
+
+    def with_recipe(self, name: str, explicit=()) -> "TrainConfig":
+        """This config with the settings of recipe ``name``, except those in ``explicit``."""
+        if name not in RECIPES:
+            raise InputError(f"unknown recipe {name!r} (choose from {', '.join(RECIPES)})")
+        values = {k: v for k, v in RECIPES[name].items() if k not in set(explicit)}
+        return dataclasses.replace(self, recipe=name, **values)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -63,6 +96,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        # Runs written before these settings existed trained without augmentation, with the
+        # batch mean and a step schedule: keep resuming/evaluating them that way.
+        d = {"augment": "none", "schedule": "step", **d}
+        if d.get("loss", "prototype") in PROTOTYPE_LOSSES:
+            d.setdefault("reduction", "mean")
         c = cls(**{k: v for k, v in d.items() if k in names})
         c.joint_weights = tuple(c.joint_weights)
         return c
@@ -80,8 +118,24 @@ def check_config(c: TrainConfig) -> None:
         raise InputError(f"--dim must be positive, got {c.dim}")
     if c.task == "regression" and c.loss not in ("prototype", "squared"):
         raise InputError(f"regression takes --loss prototype or squared, not {c.loss!r}")
-    if c.task == "joint" and c.loss != "prototype":
-        raise InputError(f"the joint task uses the prototype loss, not {c.loss!r}")
+    if c.task == "joint" and c.loss not in ("prototype", "multitask"):
+        raise InputError(f"the joint task takes --loss prototype or multitask (the paper's "
+                         f"cross-entropy + squared-loss baseline), not {c.loss!r}")
+    if c.loss == "multitask" and c.task != "joint":
+        raise InputError("--loss multitask is the joint task's baseline (use --task joint)")
+    if c.reduction is not None:
+        if c.reduction not in REDUCTIONS:
+            raise InputError(f"unknown reduction {c.reduction!r} (choose from sum, mean)")
+        if c.loss not in PROTOTYPE_LOSSES:
+            raise InputError(f"--reduction applies to the prototype losses, not --loss {c.loss} "
+                             "(cross-entropy heads average over the batch)")
+    if c.schedule not in SCHEDULES:
+        raise InputError(f"unknown schedule {c.schedule!r} (choose from {', '.join(SCHEDULES)})")
+    if c.warmup < 0 or c.warmup >= c.epochs:
+        raise InputError(f"--warmup must be in [0, epochs), got {c.warmup}")
+    mean = c.head_options.get("mean")
+    if mean is not None and (c.loss != "ncm" or mean not in NCM_MEANS):
+        raise InputError(f"--ncm-mean {mean} needs --loss ncm and one of {', '.join(NCM_MEANS)}")
     if c.task == "classification" and c.loss == "squared":
         raise InputError("--loss squared is the regression baseline (use --task regression)")
     if c.loss == "squared" and c.prototypes:

@@ -82,18 +82,35 @@ class SoftmaxHead(Head):
 
 
 class NCMHead(Head):
-    """Learnable prototypes, nearest-class-mean style (Deep NCM with mean decay, the baseline of
-    seed 000 §3.1, Fig. 4): each class's prototype is a running mean of its outputs, updated with
-    ``decay`` from every training batch; logits are negative squared Euclidean distances."""
+    """Learnable prototypes, nearest-class-mean style: Deep NCM (Guerriero et al. 2018), the
+    baseline of seed 000 §3.1, Fig. 4, in the three ways it computes the class means. Logits
+    are negative squared Euclidean distances to the means; the means come from the outputs
+    (detached), not from gradients:
 
-    def __init__(self, in_dim: int, num_classes: int, decay: float = 0.9):
+    - ``decay``: m_c <- d m_c + (1 - d) (batch mean of class c), from the first batch on;
+    - ``online``: the exact running mean of every output of class c seen so far,
+      m_c <- (n_c m_c + s_c) / (n_c + b_c), n_c <- n_c + b_c;
+    - ``condensation``: the online mean, but at the start of every epoch the count of each
+      class is condensed to one, so old (stale) outputs weigh as a single example.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, decay: float = 0.9, mean: str = "decay"):
         super().__init__()
-        self.decay = float(decay)
+        if mean not in ("decay", "online", "condensation"):
+            raise InputError(f"unknown NCM mean {mean!r} (choose from decay, online, "
+                             "condensation)")
+        self.decay, self.mean = float(decay), mean
         self.register_buffer("means", torch.zeros(num_classes, in_dim))
         self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
+        if mean != "decay":  # (decay keeps the buffers of runs saved before the variants)
+            self.register_buffer("counts", torch.zeros(num_classes, dtype=torch.float64))
 
     def _logits(self, outputs):
         return -torch.cdist(outputs.float(), self.means).pow(2)
+
+    def start_epoch(self, epoch: int) -> None:
+        if self.mean == "condensation":
+            self.counts.clamp_(max=1.0)
 
     def loss(self, outputs, labels):
         if self.training:
@@ -106,12 +123,17 @@ class NCMHead(Head):
         counts = torch.bincount(labels, minlength=k).to(outputs.dtype)
         sums = torch.zeros_like(self.means).index_add_(0, labels, outputs)
         present = counts > 0
-        batch_means = sums[present] / counts[present, None]
-        old = self.means[present]
-        fresh = ~self.seen[present]
-        new = torch.where(fresh[:, None], batch_means,
-                          self.decay * old + (1 - self.decay) * batch_means)
-        self.means[present] = new
+        if self.mean == "decay":
+            batch_means = sums[present] / counts[present, None]
+            fresh = ~self.seen[present]
+            new = torch.where(fresh[:, None], batch_means,
+                              self.decay * self.means[present] + (1 - self.decay) * batch_means)
+            self.means[present] = new
+        else:
+            n_old = self.counts[present].to(outputs.dtype)[:, None]
+            self.means[present] = (n_old * self.means[present] + sums[present]) \
+                / (n_old + counts[present, None])
+            self.counts[present] += counts[present].double()
         self.seen |= present
 
     def predict(self, outputs):

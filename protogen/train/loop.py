@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from protogen.errors import InputError
 from protogen.train import metrics as M
+from protogen.train.augment import Augment, parse_augment
 from protogen.train.build import Network, Optimisation, Prepared
 from protogen.train.config import RunInfo
 from protogen.train.data import Split
@@ -119,6 +120,12 @@ class _Batches(torch.utils.data.Dataset):
         return (self.x[idx] - self.mean) / self.std, self.labels[idx], self.values[idx]
 
 
+def steps_per_epoch(n: int, batch_size: int, d: "Dist") -> int:
+    """Batches per epoch on this rank (what a per-step schedule counts)."""
+    per_rank = -(-n // d.world)
+    return max(1, -(-per_rank // batch_size))
+
+
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, d: Dist) -> list:
     """This rank's batches of the epoch: a permutation fixed by (seed, epoch), padded to a
     multiple of the world size (DistributedSampler's convention), every WORLD-th example."""
@@ -167,8 +174,14 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
     # wait for the GPU; the test figures below come from protogen.train.metrics.
     sums = torch.zeros(4, dtype=torch.float64, device=device)
     bar = _bar(loader, progress and d.main, f"epoch {epoch + 1}/{c.epochs}")
+    augment = Augment(parse_augment(c.augment, prep.info.input_shape), c.seed, device)
+    augment.start_epoch(epoch)
+    if hasattr(net.head, "start_epoch"):
+        net.head.start_epoch(epoch)
     for step, (x, labels, values) in enumerate(bar):
         x = x.to(device, non_blocking=True)
+        if augment:
+            x = augment(x)
         labels = labels.to(device, non_blocking=True)
         values = values.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
@@ -180,6 +193,8 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
         opt.scaler.scale(loss).backward()
         opt.scaler.step(opt.optimizer)
         opt.scaler.update()
+        if opt.per_step:
+            opt.scheduler.step()
         with torch.no_grad():
             pred = net.head.predict(outputs.detach().float())
             sums[0] += loss.detach().double() * len(x)
@@ -195,7 +210,8 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
             bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
     train_time = time.perf_counter() - t0
     lr = opt.optimizer.param_groups[0]["lr"]
-    opt.scheduler.step()
+    if not opt.per_step:
+        opt.scheduler.step()
     sums = d.all_reduce(sums).cpu()
     test = evaluate(net, prep.data.test, prep.info, task, device, d,
                     batch_size=c.eval_batch_size, amp=c.amp)

@@ -44,9 +44,17 @@ def build_model(name: str, input_shape, out_dim: int, **options) -> nn.Module:
     """The network ``name``; options it does not take are refused before it is built (checked
     against the builder's signature, so a TypeError inside a builder stays a bug, not a user
     error)."""
+    if ":" in name:
+        # --model module:callable, a user's own backbone (it checks its output size).
+        from protogen.train.user_model import load_user_model
+
+        if options:
+            raise InputError(f"--model {name!r} takes no model options")
+        return load_user_model(name, input_shape, out_dim)
     builder = MODELS.get(name)
     if builder is None:
-        raise InputError(f"unknown model {name!r} (choose from {', '.join(sorted(MODELS))})")
+        raise InputError(f"unknown model {name!r} (choose from {', '.join(sorted(MODELS))}, "
+                         "or module:callable)")
     params = list(inspect.signature(builder).parameters.values())[2:]
     if not any(p.kind is p.VAR_KEYWORD for p in params):
         known = {p.name for p in params}
@@ -66,11 +74,11 @@ def build_head(name: str, in_dim: int, num_classes: int, *, prototypes=None,
 
 
 # ------------------------------------------------------------------ the trainer's own
-def _prototype_head(in_dim, num_classes, *, prototypes=None, **_):
+def _prototype_head(in_dim, num_classes, *, prototypes=None, reduction="mean", **_):
     if prototypes is None:
         raise InputError("the prototype loss needs prototypes (--prototypes FILE|onehot|"
                          "word-vectors)")
-    return H.PrototypeHead(prototypes)
+    return H.PrototypeHead(prototypes, reduction=reduction)
 
 
 register_model("mlp", M.MLP)
@@ -78,7 +86,8 @@ register_model("cnn", M.SmallCNN)
 register_model("resnet32", M.resnet32)
 register_head("prototype", _prototype_head)
 register_head("softmax", lambda in_dim, num_classes, **_: H.SoftmaxHead(in_dim, num_classes))
-register_head("ncm", lambda in_dim, num_classes, **_: H.NCMHead(in_dim, num_classes))
+register_head("ncm", lambda in_dim, num_classes, *, mean="decay", **_:
+              H.NCMHead(in_dim, num_classes, mean=mean))
 
 
 # ------------------------------------------------ protogen.layers (seed 001, SphereNet)

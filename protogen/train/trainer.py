@@ -32,7 +32,7 @@ from protogen.train.build import build_optimisation, build_regularizers, prepare
 from protogen.train.config import TrainConfig
 from protogen.train.data import DataSet
 from protogen.train.loop import (Dist, evaluate, init_distributed, resolve_device, run_epoch,
-                                 wrap)
+                                 steps_per_epoch, wrap)
 
 
 def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = False,
@@ -71,7 +71,7 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
     prep.net.to(device)
     regs = build_regularizers(prep)
     model = wrap(prep.net, device, d)
-    opt = build_optimisation(c, prep.net)
+    opt = build_optimisation(c, prep.net, steps_per_epoch(len(prep.data.train), c.batch_size, d))
     start = ckpt_io.restore_training(ckpt, opt, run_dir) if ckpt is not None else 0
     # 4. The run directory, then the epochs.
     if d.main:
