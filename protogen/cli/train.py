@@ -36,7 +36,7 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
 _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "epochs",
            "batch_size", "optimizer", "lr", "momentum", "weight_decay", "gamma", "seed",
            "device", "amp", "workers", "threads", "limit_train", "limit_test", "reduction",
-           "augment", "schedule", "warmup")
+           "augment", "schedule", "warmup", "amp_dtype")
 
 
 @main.command("train")
@@ -104,7 +104,12 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @seed_option
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 autocast; CUDA only).")
+@click.option("--amp", is_flag=True, help="Mixed precision autocast (CUDA only).")
+@click.option("--amp-dtype", type=click.Choice(["auto", "bf16", "fp16"]), default="auto",
+              show_default=True, help="auto: bf16 where the GPU supports it (no loss scaling), "
+                                      "else float16 with a gradient scaler.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the network (worth it on CUDA for long runs).")
 @click.option("--workers", type=click.IntRange(min=0),
               help="Data-loading worker processes [default: 0 on CPU, 4 on CUDA].")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
@@ -170,7 +175,7 @@ def _config(opts: dict, ctx: click.Context):
                              "w-softmax/ga-softmax")
     mile = _floats(opts["milestones"], "--milestones")
     config = TrainConfig(
-        **{k: opts[k] for k in _DIRECT},
+        **{k: opts[k] for k in _DIRECT}, compile=opts["compile_"],
         joint_weights=tuple(_floats(opts["joint_weights"], "--joint-weights", 2)),
         model_options=model_options, head_options=head_options, regularizers=regs,
         milestones=None if mile is None else [int(m) for m in mile])

@@ -8,7 +8,7 @@ rebuilds the same network from placeholders that the checkpoint then fills (eval
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +42,7 @@ class Prepared:
     data: DataSet
     net: Network
     info: RunInfo
+    cache: dict = field(default_factory=dict)   # device-resident copies of the splits
 
 
 @dataclass
@@ -303,7 +304,10 @@ def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     else:
         scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, c.milestones, gamma=c.gamma)
-    return Optimisation(opt, scheduler, torch.amp.GradScaler("cuda", enabled=c.amp),
+    # bf16 keeps float32's exponent range: only float16 needs loss scaling.
+    scaling = c.amp and c.amp_dtype != "bf16" and not (
+        c.amp_dtype == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return Optimisation(opt, scheduler, torch.amp.GradScaler("cuda", enabled=scaling),
                         per_step=c.schedule == "cosine")
 
 

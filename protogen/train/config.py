@@ -59,6 +59,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    amp_dtype: str = "auto"             # auto (bf16 where the GPU has it, else fp16) | bf16 | fp16
+    compile: bool = False               # torch.compile the network (CUDA: faster steps)
     workers: int | None = None          # DataLoader workers; default 0 on CPU, 4 on CUDA
     limit_train: int | None = None
     limit_test: int | None = None
@@ -129,6 +131,8 @@ def check_config(c: TrainConfig) -> None:
         if c.loss not in PROTOTYPE_LOSSES:
             raise InputError(f"--reduction applies to the prototype losses, not --loss {c.loss} "
                              "(cross-entropy heads average over the batch)")
+    if c.amp_dtype not in ("auto", "bf16", "fp16"):
+        raise InputError(f"unknown --amp-dtype {c.amp_dtype!r} (choose from auto, bf16, fp16)")
     if c.schedule not in SCHEDULES:
         raise InputError(f"unknown schedule {c.schedule!r} (choose from {', '.join(SCHEDULES)})")
     if c.warmup < 0 or c.warmup >= c.epochs:

@@ -137,6 +137,55 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, d: Dist) -> li
     return list(torch.split(perm, batch_size))
 
 
+class _DeviceBatches:
+    """The whole split normalised once and kept on the GPU; batches are gathered there, so
+    in-memory data sets cross the PCIe bus once per run instead of once per batch."""
+
+    def __init__(self, split: Split, mean: float, std: float, device: torch.device):
+        self.x = ((torch.from_numpy(split.x).to(device) - mean) / std)
+        n = len(split)
+        self.labels = (torch.from_numpy(split.labels) if split.labels is not None
+                       else torch.zeros(n, dtype=torch.long)).to(device)
+        self.values = (torch.from_numpy(split.values.astype(np.float32)) if split.values is not None
+                       else torch.zeros(n)).to(device)
+
+    def batches(self, batches: list):
+        for idx in batches:
+            idx = idx.to(self.x.device, non_blocking=True)
+            yield self.x[idx], self.labels[idx], self.values[idx]
+
+
+# Keep a split on the GPU when it takes at most this share of the free GPU memory.
+DEVICE_DATA_SHARE = 0.25
+
+
+def batch_source(split: Split, info: RunInfo, batches: list, device: torch.device,
+                 workers: int = 0, cache: dict | None = None):
+    """Batches of (x, labels, values): gathered on the GPU from a device-resident copy when the
+    split fits (cached in ``cache`` across epochs), else from a pinned-memory DataLoader."""
+    if device.type == "cuda" and cache is not None:
+        key = id(split)
+        if key not in cache:
+            free, _ = torch.cuda.mem_get_info(device)
+            cache[key] = (_DeviceBatches(split, info.input_mean, info.input_std, device)
+                          if split.x.nbytes <= DEVICE_DATA_SHARE * free else None)
+        if cache[key] is not None:
+            return cache[key].batches(batches)
+    return make_loader(split, info, batches, workers, device.type == "cuda")
+
+
+def amp_dtype(c, device: torch.device) -> torch.dtype:
+    """The autocast dtype of --amp: bf16 where the GPU supports it (no loss scaling needed),
+    float16 (with the gradient scaler) otherwise or when asked."""
+    if c.amp_dtype == "fp16":
+        return torch.float16
+    if c.amp_dtype == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
 def make_loader(split: Split, info: RunInfo, batches: list, workers: int = 0,
                 pin: bool = False) -> torch.utils.data.DataLoader:
     ds = _Batches(split, info.input_mean, info.input_std, batches)
@@ -152,12 +201,12 @@ def _targets(task: str, labels, values):
     return labels, values
 
 
-def _bar(it, enabled: bool, desc: str):
+def _bar(it, enabled: bool, desc: str, total: int | None = None):
     if not enabled:
         return it
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc=desc, leave=False, unit="batch")
+    return tqdm(it, desc=desc, leave=False, unit="batch", total=total)
 
 
 # ---------------------------------------------------------------------------------- epoch
@@ -169,11 +218,12 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
     t0 = time.perf_counter()
     batches = epoch_batches(len(prep.data.train), c.batch_size, c.seed, epoch, d)
     workers = c.workers if c.workers is not None else (4 if device.type == "cuda" else 0)
-    loader = make_loader(prep.data.train, prep.info, batches, workers, device.type == "cuda")
+    loader = batch_source(prep.data.train, prep.info, batches, device, workers, prep.cache)
+    dtype = amp_dtype(c, device)
     # Running sums of loss·n, correct, |error|, n, kept on the device so that the steps never
     # wait for the GPU; the test figures below come from protogen.train.metrics.
     sums = torch.zeros(4, dtype=torch.float64, device=device)
-    bar = _bar(loader, progress and d.main, f"epoch {epoch + 1}/{c.epochs}")
+    bar = _bar(loader, progress and d.main, f"epoch {epoch + 1}/{c.epochs}", len(batches))
     augment = Augment(parse_augment(c.augment, prep.info.input_shape), c.seed, device)
     augment.start_epoch(epoch)
     if hasattr(net.head, "start_epoch"):
@@ -184,7 +234,7 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
             x = augment(x)
         labels = labels.to(device, non_blocking=True)
         values = values.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=c.amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=c.amp):
             outputs = model(x)
         loss = net.head.loss(outputs.float(), _targets(task, labels, values))
         for reg in regs:
@@ -214,7 +264,7 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
         opt.scheduler.step()
     sums = d.all_reduce(sums).cpu()
     test = evaluate(net, prep.data.test, prep.info, task, device, d,
-                    batch_size=c.eval_batch_size, amp=c.amp)
+                    batch_size=c.eval_batch_size, amp=c.amp and dtype, cache=prep.cache)
     n_seen = float(sums[3])
     row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(sums[0]) / n_seen,
            "train_examples": int(n_seen), "world_size": d.world,
@@ -232,16 +282,20 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
 # ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate(net: Network, split: Split, info: RunInfo, task: str, device, d: Dist = Dist(), *,
-             batch_size: int = 1024, amp: bool = False, keep_outputs: bool = False) -> dict:
+             batch_size: int = 1024, amp=False, keep_outputs: bool = False,
+             cache: dict | None = None) -> dict:
     """Test figures over a split (summed over DDP ranks): accuracy, per-class accuracy and
-    confusion matrix for classes, MAE for values; optionally the raw outputs."""
+    confusion matrix for classes, MAE for values; optionally the raw outputs. ``amp``: False,
+    or the autocast dtype (True means float16)."""
     net.eval()
     n = len(split)
     index = torch.arange(n)[d.rank::d.world] if d.world > 1 else torch.arange(n)
-    loader = make_loader(split, info, list(torch.split(index, batch_size)))
+    loader = batch_source(split, info, list(torch.split(index, batch_size)), device, 0, cache)
+    dtype = amp if isinstance(amp, torch.dtype) else torch.float16
     labels, values, pred_labels, pred_values, outs = [], [], [], [], []
     for x, y, v in loader:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        y, v = y.cpu(), v.cpu()
+        with torch.autocast(device.type, dtype=dtype, enabled=bool(amp)):
             out = net(x.to(device))
         pred = net.head.predict(out.float())
         if task != "regression":

@@ -31,7 +31,7 @@ from protogen.train import report as rep
 from protogen.train.build import build_optimisation, build_regularizers, prepare
 from protogen.train.config import TrainConfig
 from protogen.train.data import DataSet
-from protogen.train.loop import (Dist, evaluate, init_distributed, resolve_device, run_epoch,
+from protogen.train.loop import (Dist, amp_dtype, evaluate, init_distributed, resolve_device, run_epoch,
                                  steps_per_epoch, wrap)
 
 
@@ -71,6 +71,8 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
     prep.net.to(device)
     regs = build_regularizers(prep)
     model = wrap(prep.net, device, d)
+    if c.compile:
+        model = torch.compile(model)
     opt = build_optimisation(c, prep.net, steps_per_epoch(len(prep.data.train), c.batch_size, d))
     start = ckpt_io.restore_training(ckpt, opt, run_dir) if ckpt is not None else 0
     # 4. The run directory, then the epochs.
@@ -93,7 +95,7 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
         if not report:
             report = {"epoch": start, **evaluate(prep.net, prep.data.test, prep.info, c.task,
                                                  device, d, batch_size=c.eval_batch_size,
-                                                 amp=c.amp)}
+                                                 amp=c.amp and amp_dtype(c, device))}
         report = rep.final_report(report, c, prep.info, run_dir, device, world_size=d.world,
                                   main=d.main)
         if d.main:
