@@ -35,6 +35,9 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
 @main.command("train")
 @click.option("--prototypes", "-p", metavar="FILE|onehot|word-vectors[:SRC]",
               help="Prototype file from `protogen solve`; or one-hot / word-vector baselines.")
+@click.option("--allow-pickle", is_flag=True,
+              help="Let --prototypes word-vectors:FILE read gensim's native .kv/.model/.wv/.pkl "
+                   "files: Python pickles, which can run code when loaded. Only for trusted files.")
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, mnist, rotated-mnist, rotated-digits, npz:PATH, hdf5:PATH, "
                    "folder:PATH.")
@@ -94,7 +97,8 @@ def _default_out(dataset: str, task: str, loss: str, seed: int) -> Path:
 @quiet_option
 @json_option
 @handle_errors
-def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, model, sphere_op,
+def train_command(prototypes, allow_pickle, dataset, task, loss, dim, hidden, joint_weights,
+                  model, sphere_op,
                   margin, mhe, orth, hierarchy, hier_metric, epochs, batch_size, optimizer, lr,
                   momentum, weight_decay, milestones, gamma, seed, device, amp, workers,
                   threads, limit_train, limit_test, out, resume, force, quiet, as_json):
@@ -104,6 +108,7 @@ def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, m
     (every epoch, atomic) and report.json. Under `torchrun --nproc_per_node N` it trains with
     DistributedDataParallel.
     """
+    from protogen.semantics import pickle_allowed
     from protogen.train import TrainConfig, train
 
     out = out or _default_out(dataset, task, loss, seed)
@@ -143,7 +148,8 @@ def train_command(prototypes, dataset, task, loss, dim, hidden, joint_weights, m
             device=device, amp=amp, workers=workers, threads=threads, limit_train=limit_train,
             limit_test=limit_test)
     log = None if as_json else click.echo
-    report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
+    with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
+        report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
     if as_json:
         echo_json(report)
 
