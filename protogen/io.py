@@ -239,8 +239,12 @@ def _check_layout(f, attrs: dict, path) -> None:
     if isinstance(vectors, h5py.Dataset) and (vectors.ndim != 2 or vectors.shape[0] != k):
         raise FileFormatError(f"{path}: 'class_vectors' must have {k} rows (one per prototype), "
                               f"the file declares shape {vectors.shape}")
-    need = k * d * 8 + sum(int(f[name].size) * f[name].dtype.itemsize for name in f.keys()
-                           if isinstance(f[name], h5py.Dataset))
+    datasets = [f[name] for name in f.keys() if isinstance(f[name], h5py.Dataset)]
+    for ds in datasets:
+        if ds.shape is None:  # h5py would hand back an Empty object, not an array
+            raise FileFormatError(f"{path}: dataset {ds.name!r} has no shape (an HDF5 null "
+                                  "dataspace); protogen writes none")
+    need = k * d * 8 + sum(int(ds.size) * ds.dtype.itemsize for ds in datasets)
     check_fits(need, f"{path}: reading its datasets")
 
 

@@ -165,7 +165,8 @@ def test_oversized_prototype_file_is_refused_by_info_and_train(run, tmp_path):
 @pytest.mark.parametrize("case, fragment", [
     ("3-d", "2-D"), ("int", "floating point"), ("num_classes", "num_classes = 11"),
     ("dim", "dim = 3"), ("names", "'class_names' must hold 10"),
-    ("class_vectors", "'class_vectors' must have 10 rows"), ("extra", GUARD)])
+    ("class_vectors", "'class_vectors' must have 10 rows"), ("null", "null dataspace"),
+    ("extra", GUARD)])
 def test_prototype_file_metadata_is_checked_before_reading(tmp_path, monkeypatch, case, fragment):
     path = tmp_path / "p.h5"
     if case == "3-d":
@@ -181,6 +182,8 @@ def test_prototype_file_metadata_is_checked_before_reading(tmp_path, monkeypatch
                 f["class_names"] = np.array([b"a"] * 9)
             elif case == "class_vectors":
                 f["class_vectors"] = np.zeros((9, 5))
+            elif case == "null":
+                f["nothing"] = h5py.Empty("f8")
             else:  # an extra dataset claiming 10^11 rows
                 f.create_dataset("extra", shape=(HUGE, 16), dtype="f4", chunks=(1024, 16))
     # Any read of an array now would be a failure of the check, not a way around it.
@@ -290,3 +293,16 @@ def test_npy_header_reader_matches_numpy(tmp_path, version):
     path.write_bytes(path.read_bytes()[:-1])     # one byte short of what the header declares
     with open(path, "rb") as fh, pytest.raises(FileFormatError, match="only 47 follow"):
         read_npy_header(fh, path, available=path.stat().st_size)
+
+
+def test_hdf5_data_with_a_null_dataset_is_one_line(tmp_path):
+    from protogen.errors import InputError
+    from protogen.train.data import load_dataset
+
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"], f["y"] = np.zeros((8, 3)), np.arange(8) % 2
+    assert len(load_dataset(f"hdf5:{tmp_path / 'd.h5'}").train) == 6
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        f["class_names"] = h5py.Empty("f8")
+    with pytest.raises(InputError, match="null dataspace"):
+        load_dataset(f"hdf5:{tmp_path / 'd.h5'}")

@@ -307,9 +307,11 @@ def _load_hdf5(path: Path) -> dict:
                 raise InputError(f"{path} is a prototype file, not a data set "
                                  "(give it to --prototypes)")
             names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
-            # An HDF5 "null" dataset has no shape (None): it holds nothing.
-            _check_declared({k: (f[k].shape if f[k].shape is not None else (0,), f[k].dtype)
-                             for k in names}, str(path))
+            for k in names:
+                if f[k].shape is None:  # h5py would hand back an Empty object, not an array
+                    raise InputError(f"{path}: dataset {k!r} has no shape (an HDF5 null "
+                                     "dataspace)")
+            _check_declared({k: (f[k].shape, f[k].dtype) for k in names}, str(path))
             return {k: f[k][()] for k in names}
     except InputError:
         raise
