@@ -42,7 +42,7 @@ def run(dims, weights, args):
 
     torch.set_num_threads(1)
     names = read_class_names("cifar100")
-    kv, source = load_word_vectors(args.word_vectors)
+    kv, source = load_word_vectors(args.word_vectors, allow_pickle=args.allow_pickle)
     vectors = class_vectors(names, kv)
     methods = {
         "evolutionary": dict(population=args.ea_population, generations=args.ea_generations,
@@ -145,6 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", default="0,1,10,100")
     parser.add_argument("--methods", default="evolutionary,gradient")
     parser.add_argument("--word-vectors", default="glove-6b-50d")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="read gensim's native (pickle) formats: trusted files only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ea-population", type=int, default=200)
     parser.add_argument("--ea-generations", type=int, default=30)

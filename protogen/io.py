@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 
 from protogen import __version__
 from protogen.errors import FileFormatError, InputError
+from protogen.memory import check_fits
 from protogen.result import Result
 
 FORMAT = "protogen-prototypes"
@@ -204,9 +206,52 @@ def _result_from_file(arr, names, attrs, datasets, path) -> Result:
                   path=str(path))
 
 
+def _check_layout(f, attrs: dict, path) -> None:
+    """What the file declares, checked from HDF5 metadata alone before any array is read: the
+    'prototypes' dataset is a float (K >= 2, D >= 2) matrix that the file's own ``num_classes``
+    and ``dim`` attributes agree with, ``class_names`` has K entries, ``class_vectors`` K rows,
+    and all datasets together (plus the float64 copy validation makes) fit the memory guard.
+    Without this a file claiming 10^9 rows is only stopped by the allocation failing."""
+    import h5py
+
+    ds = f["prototypes"]
+    if ds.ndim != 2:
+        raise FileFormatError(f"{path}: 'prototypes' must be a 2-D array (K, D), the file "
+                              f"declares shape {ds.shape}")
+    if ds.dtype.kind != "f":
+        raise FileFormatError(f"{path}: 'prototypes' must be floating point, the file declares "
+                              f"dtype {ds.dtype}")
+    k, d = ds.shape
+    if k < 2 or d < 2:
+        raise FileFormatError(f"{path}: prototypes need K >= 2 and D >= 2, the file declares "
+                              f"shape {ds.shape}")
+    for key, size in (("num_classes", k), ("dim", d)):
+        if key in attrs and attrs[key] != size:
+            raise FileFormatError(f"{path}: attribute {key} = {attrs[key]!r} disagrees with the "
+                                  f"'prototypes' shape {ds.shape}")
+    if "class_names" in f:
+        names = f["class_names"]
+        if not isinstance(names, h5py.Dataset) or names.shape != (k,):
+            raise FileFormatError(f"{path}: 'class_names' must hold {k} names (one per "
+                                  f"prototype), the file declares shape "
+                                  f"{getattr(names, 'shape', 'a group')}")
+    vectors = f.get("class_vectors")
+    if isinstance(vectors, h5py.Dataset) and (vectors.ndim != 2 or vectors.shape[0] != k):
+        raise FileFormatError(f"{path}: 'class_vectors' must have {k} rows (one per prototype), "
+                              f"the file declares shape {vectors.shape}")
+    datasets = [f[name] for name in f.keys() if isinstance(f[name], h5py.Dataset)]
+    for ds in datasets:
+        if ds.shape is None:  # h5py would hand back an Empty object, not an array
+            raise FileFormatError(f"{path}: dataset {ds.name!r} has no shape (an HDF5 null "
+                                  "dataspace); protogen writes none")
+    need = k * d * 8 + sum(int(ds.size) * ds.dtype.itemsize for ds in datasets)
+    check_fits(need, f"{path}: reading its datasets")
+
+
 def load_prototypes(path) -> Result:
     """Read and validate a prototype file into a :class:`Result`; any problem is one line of
-    :class:`FileFormatError`."""
+    :class:`FileFormatError` (``ResourceError`` for datasets larger than the memory guard),
+    raised from the file's metadata before any array is read where the metadata shows it."""
     import h5py
 
     path = Path(path)
@@ -232,6 +277,7 @@ def load_prototypes(path) -> Result:
                     f"version {FORMAT_VERSION} (upgrade protogen?)")
             if "prototypes" not in f or not isinstance(f["prototypes"], h5py.Dataset):
                 raise FileFormatError(f"{path} has no 'prototypes' dataset")
+            _check_layout(f, attrs, path)
             prototypes = f["prototypes"][()]
             names = None
             if "class_names" in f:
@@ -275,13 +321,48 @@ def guess_format(path) -> str:
     raise InputError(f"cannot tell the format of {path} from its suffix (use --format npy|csv|txt)")
 
 
+def read_npy_header(fh, where, available: int | None = None) -> tuple[tuple, np.dtype]:
+    """Shape and dtype from the header of a .npy stream at its start, leaving ``fh`` after the
+    header; nothing of the array is read. Refuses (``FileFormatError``) a damaged header, an
+    object dtype (its data is a pickle) and, given the ``available`` byte count of the whole
+    stream, a header that declares more data than follows it. The caller applies the memory
+    guard to the declared size."""
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(fh)
+        # Version 3.0 differs from 2.0 only in encoding field names as UTF-8 rather than
+        # latin-1: the 2.0 reader gives the same shape, item size and header length.
+        read = npformat.read_array_header_1_0 if version == (1, 0) else \
+            npformat.read_array_header_2_0
+        shape, _, dtype = read(fh)
+    except (ValueError, EOFError, SyntaxError) as exc:
+        raise FileFormatError(f"{where}: not a .npy array ({str(exc).splitlines()[0]})") from None
+    if dtype.hasobject:
+        raise FileFormatError(f"{where}: holds Python objects (stored as a pickle, which can run "
+                              "code); only plain numeric or string arrays are read")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if available is not None and fh.tell() + nbytes > available:
+        raise FileFormatError(f"{where}: the header declares shape {shape} ({dtype}), "
+                              f"{nbytes} bytes, but only {available - fh.tell()} follow it")
+    return tuple(shape), dtype
+
+
 def read_array(path, fmt: str, dim: int | None = None) -> np.ndarray:
-    """Read prototypes from an exported file; txt needs ``dim``."""
+    """Read prototypes from an exported file; txt needs ``dim``. A .npy file's header is
+    checked (shape, dtype, size against the file and the memory guard) before it is loaded."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         if fmt == "npy":
+            with open(path, "rb") as fh:
+                shape, dtype = read_npy_header(fh, path, available=path.stat().st_size)
+            if len(shape) != 2:
+                raise InputError(f"{path}: prototypes must be a 2-D array (K, D), the file "
+                                 f"declares shape {shape}")
+            # The array, its float64 copy and the normalised copy of --normalize.
+            check_fits(math.prod(shape) * (dtype.itemsize + 16), f"{path}: reading it")
             arr = np.load(path, allow_pickle=False)
         elif fmt == "csv":
             arr = np.loadtxt(path, delimiter=",", ndmin=2)
@@ -294,6 +375,8 @@ def read_array(path, fmt: str, dim: int | None = None) -> np.ndarray:
             arr = flat.reshape(-1, dim)
         else:
             raise InputError(f"unknown import format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
+    except InputError:
+        raise
     except ValueError as exc:
         raise InputError(f"{path}: cannot parse as {fmt} ({str(exc).splitlines()[0]})") from None
     return arr

@@ -9,6 +9,8 @@ and its metrics are the objective term :mod:`protogen.terms.semantic`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 from pathlib import Path
@@ -20,18 +22,41 @@ from protogen.errors import FileFormatError, InputError
 BUILTIN_GLOVE = "glove-6b-50d"
 OOV_POLICIES = ("error", "mean", "random")
 INIT_MODES = ("pca", "random")
+# gensim's native formats are Python pickles: loading one can run any code its author chose.
+PICKLE_SUFFIXES = (".kv", ".model", ".wv", ".pkl", ".pickle")
+SAFE_FORMATS = f"word2vec .bin/.txt, GloVe .txt or the bundled {BUILTIN_GLOVE}"
+# The permission of callers that do not pass allow_pickle (the trainer's word-vector
+# prototypes): granted per invocation by pickle_allowed(), never stored in a config or run.
+_PICKLE_ALLOWED = contextvars.ContextVar("protogen_allow_pickle", default=False)
+
+
+@contextlib.contextmanager
+def pickle_allowed(allow: bool = True):
+    """Within the block, :func:`load_word_vectors` calls that leave ``allow_pickle`` unset may
+    (``allow=True``) read gensim's pickle formats; ``protogen train --allow-pickle`` uses it."""
+    token = _PICKLE_ALLOWED.set(bool(allow))
+    try:
+        yield
+    finally:
+        _PICKLE_ALLOWED.reset(token)
 
 
 # --------------------------------------------------------------------------- word vectors
-def load_word_vectors(spec):
+def load_word_vectors(spec, *, allow_pickle: bool | None = None):
     """Word vectors from ``"glove-6b-50d"`` or a file; returns ``(KeyedVectors, description)``.
 
     Files: ``.bin`` (word2vec binary), ``.txt``/``.vec`` (word2vec text with its "count dim"
     header, or GloVe text without one: detected from the first line), gensim's native format
-    (``.kv``/``.model``/``.wv``, or any pickle; a full Word2Vec/FastText model gives its ``.wv``).
-    ``.gz``/``.bz2`` compressed text and binary files work too. Unknown extensions are sniffed.
-    Loaded vectors are cached per process. Raises ``InputError`` for a missing file or unknown
-    name, ``FileFormatError`` for an unreadable, empty or non-finite file.
+    (``.kv``/``.model``/``.wv``/``.pkl``/``.pickle``, or any file that starts like a pickle; a
+    full Word2Vec/FastText model gives its ``.wv``). ``.gz``/``.bz2`` compressed text and binary
+    files work too. Unknown extensions are sniffed. Loaded vectors are cached per process.
+
+    gensim's native format is a pickle, which runs code of its author's choosing when loaded, so
+    it is read only with ``allow_pickle=True`` (as numpy's ``np.load``); ``None`` means the
+    permission of the enclosing :func:`pickle_allowed` block, False outside one. Without it such
+    a file is refused (``InputError``) before a byte of it is unpickled. Raises ``InputError``
+    for a missing file, an unknown name or a refused pickle, ``FileFormatError`` for an
+    unreadable, empty or non-finite file.
     """
     from gensim.models import KeyedVectors
 
@@ -45,8 +70,19 @@ def load_word_vectors(spec):
     if not path.is_file():
         raise InputError(f"word vectors {spec!r}: no such file and not a built-in set "
                          f"({BUILTIN_GLOVE})")
+    if allow_pickle is None:
+        allow_pickle = _PICKLE_ALLOWED.get()
+    resolved = str(path.resolve())
+    # The refusal comes before the cache, so a file once loaded with permission is not served
+    # without it; the cached loader unpickles only when handed fmt="gensim", i.e. permitted.
+    fmt = _detect_format(resolved)
+    if fmt == "gensim" and not allow_pickle:
+        raise InputError(f"word vectors {spec}: gensim's native format is a Python pickle, "
+                         "which can run code when loaded; use a safe format "
+                         f"({SAFE_FORMATS}) or, for a file you trust, --allow-pickle "
+                         "(allow_pickle=True in Python)")
     stat = path.stat()
-    return _load_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _load_file(resolved, stat.st_mtime_ns, stat.st_size, fmt)
 
 
 def _glove_available() -> bool:
@@ -110,7 +146,7 @@ def _open_head(path: str) -> bytes:
 def _detect_format(path: str) -> str:
     """``word2vec-binary``, ``word2vec-text``, ``glove-text`` or ``gensim``."""
     name = _strip_compression(Path(path).name.lower())
-    if name.endswith((".kv", ".model", ".wv", ".pkl", ".pickle")):
+    if name.endswith(PICKLE_SUFFIXES):
         return "gensim"
     try:
         head = _open_head(path)
@@ -135,10 +171,12 @@ def _detect_format(path: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_file(path: str, mtime_ns: int, size: int):
+def _load_file(path: str, mtime_ns: int, size: int, fmt: str):
+    """The vectors of ``path`` read as ``fmt`` (keyed by the file's mtime and size too, so an
+    edited file is read again). Only ``fmt="gensim"``, which the caller passes after checking
+    the permission, unpickles."""
     from gensim.models import KeyedVectors
 
-    fmt = _detect_format(path)
     try:
         if fmt == "gensim":
             from gensim.utils import SaveLoad

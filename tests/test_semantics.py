@@ -246,7 +246,7 @@ def _save_all_formats(kv, tmp_path):
 def test_every_format_round_trips(tmp_path):
     kv = two_cluster_kv()
     for fmt, path in _save_all_formats(kv, tmp_path).items():
-        loaded, source = load_word_vectors(str(path))
+        loaded, source = load_word_vectors(str(path), allow_pickle=fmt == "gensim")
         assert str(path.resolve()) in source, fmt
         assert loaded.index_to_key == kv.index_to_key, fmt
         np.testing.assert_allclose(loaded.vectors, kv.vectors, rtol=1e-6, atol=1e-6,
@@ -262,7 +262,7 @@ def test_full_word2vec_model_gives_its_vectors(tmp_path):
     model = Word2Vec([["cat", "dog"], ["truck", "crane"]] * 5, vector_size=4, min_count=1,
                      seed=1, workers=1, epochs=1)
     model.save(str(tmp_path / "w.model"))
-    loaded, _ = load_word_vectors(str(tmp_path / "w.model"))
+    loaded, _ = load_word_vectors(str(tmp_path / "w.model"), allow_pickle=True)
     np.testing.assert_allclose(loaded["cat"], model.wv["cat"])
 
 
@@ -289,7 +289,7 @@ def test_bad_files_fail_clearly(tmp_path):
     pickle_junk = tmp_path / "junk.kv"
     pickle_junk.write_bytes(b"\x80\x04not a pickle")
     with pytest.raises(FileFormatError):
-        load_word_vectors(str(pickle_junk))
+        load_word_vectors(str(pickle_junk), allow_pickle=True)
     with pytest.raises(InputError, match="no such file and not a built-in"):
         load_word_vectors("glove-6b-51d")
 
@@ -426,3 +426,65 @@ def test_cli_bad_word_vector_inputs_exit_2_with_one_line(cli, tmp_path):
     assert_one_line_error(cli("solve", "--classes", 4, "--dim", 3, "--word-vectors", "v.bin"),
                           "--names")
     assert not list(tmp_path.glob("*.h5"))
+
+
+# --------------------------------------------------------------------------- pickle on request
+class _Plant:
+    """Unpickling this creates ``marker``: the stand-in for code a crafted pickle would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_formats_load_only_on_request(tmp_path):
+    import pickle
+
+    from protogen.semantics import pickle_allowed
+
+    marker = tmp_path / "ran"
+    payload = pickle.dumps(_Plant(marker))
+    for name in ("crafted.kv", "crafted.model", "crafted.wv", "crafted.pkl", "crafted.pickle",
+                 "crafted.kv.gz", "crafted.unknownext"):  # the last two: by name and by sniffing
+        path = tmp_path / name
+        if name.endswith(".gz"):
+            import gzip
+
+            path.write_bytes(gzip.compress(payload))
+        else:
+            path.write_bytes(payload)
+        for allow in (None, False):
+            with pytest.raises(InputError, match="--allow-pickle") as err:
+                load_word_vectors(str(path), allow_pickle=allow)
+            assert "word2vec .bin/.txt, GloVe .txt" in str(err.value)
+            assert "glove-6b-50d" in str(err.value) and "\n" not in str(err.value)
+        with pickle_allowed(False), pytest.raises(InputError, match="pickle"):
+            load_word_vectors(str(path))
+        assert not marker.exists(), name
+    # The permission really unpickles (so the refusal above is what kept the marker away).
+    with pytest.raises(FileFormatError):
+        load_word_vectors(str(tmp_path / "crafted.pkl"), allow_pickle=True)
+    assert marker.exists()
+
+
+def test_pickle_permission_is_not_cached(tmp_path):
+    from protogen.semantics import pickle_allowed
+
+    kv = two_cluster_kv()
+    path = tmp_path / "benign.kv"
+    kv.save(str(path))
+    with pickle_allowed():
+        loaded, source = load_word_vectors(str(path))
+    assert loaded.index_to_key == kv.index_to_key and "gensim" in source
+    assert load_word_vectors(str(path), allow_pickle=True)[0] is loaded  # cached
+    with pytest.raises(InputError, match="pickle"):   # the cached copy is not served
+        load_word_vectors(str(path))
+    with pickle_allowed(), pytest.raises(InputError, match="pickle"):
+        load_word_vectors(str(path), allow_pickle=False)  # explicit beats the block
+    # Safe formats need no permission, whatever the setting.
+    kv.save_word2vec_format(str(tmp_path / "w2v.bin"), binary=True)
+    for allow in (None, False, True):
+        got, _ = load_word_vectors(str(tmp_path / "w2v.bin"), allow_pickle=allow)
+        np.testing.assert_allclose(got.vectors, kv.vectors, rtol=1e-6)

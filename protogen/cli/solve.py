@@ -114,6 +114,9 @@ def print_summary(summary: dict, path) -> None:
               help="Class names: a file with one per line, or cifar10 / cifar100 / mnist.")
 @click.option("--word-vectors", default=None,
               help="Word vectors for the class names: glove-6b-50d or a word2vec/GloVe/gensim file.")
+@click.option("--allow-pickle", is_flag=True,
+              help="Let --word-vectors read gensim's native .kv/.model/.wv/.pkl files: Python "
+                   "pickles, which can run code when loaded. Only for files you trust.")
 @click.option("--semantic-weight", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Weight of the semantic term (with --word-vectors).")
 @click.option("--init", "init_mode", type=click.Choice(["pca", "random"]), default="pca",
@@ -127,8 +130,8 @@ def print_summary(summary: dict, path) -> None:
 @json_option
 @handle_errors
 def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_limit, options,
-          out, names, word_vectors, semantic_weight, init_mode, oov, hierarchy, force, quiet,
-          as_json):
+          out, names, word_vectors, allow_pickle, semantic_weight, init_mode, oov, hierarchy,
+          force, quiet, as_json):
     """Place K prototypes on the sphere in D dimensions and save them to an HDF5 file."""
     from pathlib import Path
 
@@ -161,7 +164,8 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     if word_vectors:
         from protogen.terms.semantic import SemanticTerm
 
-        terms.append(SemanticTerm(word_vectors, weight=semantic_weight, init=init_mode, oov=oov))
+        terms.append(SemanticTerm(word_vectors, weight=semantic_weight, init=init_mode, oov=oov,
+                                  allow_pickle=allow_pickle))
     if hierarchy:
         from protogen.terms.hierarchy import HierarchyTerm
 

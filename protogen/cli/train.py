@@ -42,6 +42,9 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @main.command("train")
 @click.option("--prototypes", "-p", metavar="FILE|onehot|word-vectors[:SRC]",
               help="Prototype file from `protogen solve`; or one-hot / word-vector baselines.")
+@click.option("--allow-pickle", is_flag=True,
+              help="Let --prototypes word-vectors:FILE read gensim's native .kv/.model/.wv/.pkl "
+                   "files: Python pickles, which can run code when loaded. Only for trusted files.")
 @click.option("--dataset", default="digits", show_default=True,
               help="digits, mnist, rotated-mnist, rotated-digits, npz:PATH, hdf5:PATH, "
                    "folder:PATH, cifar10:PATH, cifar100:PATH (official python layout, folder "
@@ -128,13 +131,14 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @quiet_option
 @json_option
 @handle_errors
-def train_command(out, resume, force, quiet, as_json, **opts):
+def train_command(out, resume, force, quiet, as_json, allow_pickle, **opts):
     """Train a network against fixed hyperspherical prototypes (or a baseline).
 
     Writes a run directory: config.json, metrics.jsonl (one line per epoch), checkpoint.pt
     (every epoch, atomic) and report.json. Under `torchrun --nproc_per_node N` it trains with
     DistributedDataParallel.
     """
+    from protogen.semantics import pickle_allowed
     from protogen.train import train
 
     out = out or _default_out(opts["dataset"], opts["task"], opts["loss"], opts["seed"])
@@ -142,7 +146,9 @@ def train_command(out, resume, force, quiet, as_json, **opts):
         raise InputError("--resume and --force contradict each other")
     config = None if resume else _config(opts, click.get_current_context())
     log = None if as_json else click.echo
-    report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
+    with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
+        with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
+        report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
     if as_json:
         echo_json(report)
 

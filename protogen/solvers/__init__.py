@@ -10,12 +10,12 @@ modules are imported lazily so that ``protogen --help`` and the closed forms sta
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
 
-from protogen.errors import InputError, ResourceError
+from protogen.errors import InputError
+from protogen.memory import available_memory_bytes, check_fits  # noqa: F401 (re-exported)
 from protogen.result import Result
 from protogen.solvers.params import validate
 from protogen.solvers.registry import SOLVERS, get
@@ -25,24 +25,13 @@ METHODS = tuple(SOLVERS)
 TERM_KEYS = ("terms", "term_stage", "plain_method", "plain_min_angle_deg", "min_angle_cost_pct")
 
 
-def available_memory_bytes() -> int:
-    """Physical memory of this machine (what a solve may at most use)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 * 2**30
-
-
 def _check_sizes(num, dim, solver, params):
     if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 2:
         raise InputError(f"the number of classes must be an integer >= 2, got {num!r}")
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 2:
         raise InputError(f"the dimension must be an integer >= 2, got {dim!r}")
-    need, have = solver.memory(int(num), int(dim), params), available_memory_bytes()
-    if need > 0.8 * have:
-        raise ResourceError(
-            f"{num} points in {dim} dimensions with {solver.name!r} needs about "
-            f"{need / 2**30:.1f} GiB, more than this machine's {have / 2**30:.1f} GiB allows")
+    check_fits(solver.memory(int(num), int(dim), params),
+               f"{num} points in {dim} dimensions with {solver.name!r}")
 
 
 def solve(num_classes: int, dim: int, method: str = "auto", *, terms=(), seed: int = 0,

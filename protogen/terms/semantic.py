@@ -220,16 +220,18 @@ class SemanticTerm(Term):
 
     ``word_vectors``: ``"glove-6b-50d"``, a file or ``KeyedVectors`` (the class names are looked
     up there, ``oov`` as in :func:`protogen.semantics.class_vectors`), or give ``class_vectors``
-    (K, F) directly. ``weight`` is HPN's λ (EA: λ / d_r; gradient solvers: the rank-correlation
-    surrogate scaled by ``GRADIENT_SCALE``); 0 keeps only the start. ``init``: ``"pca"`` or
-    ``"random"`` (no start of its own). Metrics: normalised rank distance, Spearman of the pair
-    cosines, mean ``k``-NN overlap. Writes the class vectors as the ``class_vectors`` dataset.
+    (K, F) directly; ``allow_pickle`` as in :func:`protogen.semantics.load_word_vectors`
+    (gensim's native format is a pickle, read only with it). ``weight`` is HPN's λ (EA: λ / d_r;
+    gradient solvers: the rank-correlation surrogate scaled by ``GRADIENT_SCALE``); 0 keeps
+    only the start. ``init``: ``"pca"`` or ``"random"`` (no start of its own). Metrics:
+    normalised rank distance, Spearman of the pair cosines, mean ``k``-NN overlap. Writes the class vectors as the ``class_vectors`` dataset.
     """
 
     name = "semantic"
 
     def __init__(self, word_vectors=None, *, class_vectors=None, weight: float = 10.0,
-                 init: str = "pca", oov: str = "error", k: int = 5):
+                 init: str = "pca", oov: str = "error", k: int = 5,
+                 allow_pickle: bool | None = None):
         if (word_vectors is None) == (class_vectors is None):
             raise InputError("the semantic term needs word vectors or class vectors (one)")
         if init not in INIT_MODES:
@@ -239,6 +241,7 @@ class SemanticTerm(Term):
             raise InputError(f"semantic weight must be a finite number >= 0, got {weight!r}")
         self.word_vectors, self.weight, self.init_mode, self.oov, self.k = (
             word_vectors, weight, init, oov, int(k))
+        self.allow_pickle = allow_pickle
         self.vectors = None if class_vectors is None else np.asarray(class_vectors, np.float64)
         self.source, self.missing = "class vectors given", []
         self._loss = self._fitness = None
@@ -247,7 +250,8 @@ class SemanticTerm(Term):
         if self.word_vectors is not None:
             if class_names is None:
                 raise InputError("the semantic term needs the class names (--names)")
-            kv, self.source = load_word_vectors(self.word_vectors)
+            kv, self.source = load_word_vectors(self.word_vectors,
+                                                allow_pickle=self.allow_pickle)
             self.vectors, self.missing = lookup_class_vectors(class_names, kv, oov=self.oov,
                                                               seed=seed)
         if self.vectors.ndim != 2 or self.vectors.shape[0] != num:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from protogen.errors import FileFormatError, InputError
+from protogen.io import read_npy_header
+from protogen.memory import check_fits
 from protogen.safe_pickle import safe_load
 
 BUILTIN = ("digits", "mnist", "rotated-mnist", "rotated-digits")
@@ -242,7 +245,52 @@ def load_arrays(arrays: dict, where: str) -> tuple[Split, Split, list[str] | Non
     return train, test, names
 
 
+def _check_declared(layout: dict, where: str) -> None:
+    """The shapes and dtypes an npz/HDF5 file declares (``name -> (shape, dtype)``), checked
+    before any array is read: inputs numeric with 2 to 4 axes, targets one entry per input, and
+    all arrays plus the float32 copy of the inputs within the memory guard (a file claiming
+    10^9 rows is refused here, not by the allocator or the kernel's OOM killer)."""
+    need = sum(math.prod(shape) * dtype.itemsize for shape, dtype in layout.values())
+    for x_key, suffix in (("x", ""), ("x_test", "_test")):
+        if x_key not in layout:
+            continue
+        shape, dtype = layout[x_key]
+        if not np.issubdtype(dtype, np.number):
+            raise InputError(f"{where}: {x_key} must be numeric, got dtype {dtype}")
+        if not 2 <= len(shape) <= 4:
+            raise InputError(f"{where}: {x_key} must have 2 to 4 dimensions (N, ...), got "
+                             f"shape {shape}")
+        for key in ("y" + suffix, "values" + suffix):
+            got = tuple(layout[key][0]) if key in layout else (shape[0],)
+            if len(got) != 1:
+                raise InputError(f"{where}: {key} must be one-dimensional, got shape {got}")
+            if got[0] != shape[0]:
+                raise InputError(f"{where}: {shape[0]} inputs but {got[0]} entries in {key}")
+        need += math.prod(shape) * 4
+    check_fits(need, f"{where}: its arrays")
+
+
 def _load_npz(path: Path) -> dict:
+    """The arrays of an .npz file, each member's .npy header checked (against the member's
+    size, for object dtypes, and by :func:`_check_declared`) before anything is loaded."""
+    import zipfile
+
+    layout = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                name = member.filename[:-4] if member.filename.endswith(".npy") else \
+                    member.filename
+                with archive.open(member) as fh:
+                    if fh.read(6) != b"\x93NUMPY":  # np.load gives such members as raw bytes
+                        layout[name] = ((member.file_size,), np.dtype(np.uint8))
+                        continue
+                with archive.open(member) as fh:
+                    layout[name] = read_npy_header(fh, f"{path} member {member.filename}",
+                                                   available=member.file_size)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: cannot read as .npz ({str(exc).splitlines()[0]})") from None
+    _check_declared(layout, str(path))
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
@@ -258,7 +306,13 @@ def _load_hdf5(path: Path) -> dict:
             if f.attrs.get("format") in ("protogen-prototypes", b"protogen-prototypes"):
                 raise InputError(f"{path} is a prototype file, not a data set "
                                  "(give it to --prototypes)")
-            return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+            for k in names:
+                if f[k].shape is None:  # h5py would hand back an Empty object, not an array
+                    raise InputError(f"{path}: dataset {k!r} has no shape (an HDF5 null "
+                                     "dataspace)")
+            _check_declared({k: (f[k].shape, f[k].dtype) for k in names}, str(path))
+            return {k: f[k][()] for k in names}
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as exc:
