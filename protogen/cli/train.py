@@ -147,7 +147,6 @@ def train_command(out, resume, force, quiet, as_json, allow_pickle, **opts):
     config = None if resume else _config(opts, click.get_current_context())
     log = None if as_json else click.echo
     with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
-        with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
         report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
     if as_json:
         echo_json(report)
