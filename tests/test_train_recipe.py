@@ -182,3 +182,27 @@ def test_user_model_from_the_command_line(run, tmp_path):
     r = run("train", "-p", "onehot", "--model", "mynet_cli_test:bad", "--out", "v")
     assert_one_line_error(r, "outputs (3,) per example")
     assert not (tmp_path / "v").exists()
+
+
+def test_a_saved_user_model_is_not_imported_without_permission(run, tmp_path):
+    """A run directory names its model; rebuilding a module:callable one imports code, so
+    evaluate/resume ask for --allow-model-import (a file from elsewhere cannot grant it)."""
+    marker = tmp_path / "imported"
+    (tmp_path / "mynet_guard_test.py").write_text(
+        "import pathlib, torch.nn as nn\n"
+        f"pathlib.Path({str(marker)!r}).touch()\n"
+        "def build(out_dim):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, out_dim))\n")
+    r = run("train", "-p", "onehot", "--model", "mynet_guard_test:build", "--epochs", "2",
+            "--limit-train", "64", "--out", "u", "--quiet")
+    assert r.exit_code == 0, r.output
+    import sys
+
+    sys.modules.pop("mynet_guard_test", None)
+    marker.unlink()
+    assert_one_line_error(run("evaluate", "u"), "--allow-model-import")
+    assert_one_line_error(run("train", "--resume", "--out", "u"), "--allow-model-import")
+    assert not marker.exists()
+    r = run("evaluate", "u", "--allow-model-import", "--json")
+    assert r.exit_code == 0, r.output
+    assert marker.exists()

@@ -127,11 +127,14 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
               help="Run directory [default: runs/DATASET-TASK-LOSS-sSEED].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint "
                                              "(its saved settings are used).")
+@click.option("--allow-model-import", is_flag=True,
+              help="With --resume: the run's model is your own module:callable; import it.")
 @force_option
 @quiet_option
 @json_option
 @handle_errors
-def train_command(out, resume, force, quiet, as_json, allow_pickle, **opts):
+def train_command(out, resume, force, quiet, as_json, allow_pickle, allow_model_import,
+                  **opts):
     """Train a network against fixed hyperspherical prototypes (or a baseline).
 
     Writes a run directory: config.json, metrics.jsonl (one line per epoch), checkpoint.pt
@@ -140,13 +143,15 @@ def train_command(out, resume, force, quiet, as_json, allow_pickle, **opts):
     """
     from protogen.semantics import pickle_allowed
     from protogen.train import train
+    from protogen.train.user_model import model_import_allowed
 
     out = out or _default_out(opts["dataset"], opts["task"], opts["loss"], opts["seed"])
     if resume and force:
         raise InputError("--resume and --force contradict each other")
     config = None if resume else _config(opts, click.get_current_context())
     log = None if as_json else click.echo
-    with pickle_allowed(allow_pickle):  # a per-invocation permission, not saved with the run
+    # Per-invocation permissions, never saved with the run.
+    with pickle_allowed(allow_pickle), model_import_allowed(allow_model_import):
         report = train(config, out, resume=resume, force=force, progress=not quiet, log=log)
     if as_json:
         echo_json(report)
@@ -197,14 +202,19 @@ def _config(opts: dict, ctx: click.Context):
 @click.option("--limit-test", type=click.IntRange(min=1), help="A fixed subset of N test examples.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
+@click.option("--allow-model-import", is_flag=True,
+              help="The run's model is your own module:callable; import it (runs its code).")
 @json_option
 @handle_errors
-def evaluate_command(run_dir, dataset, limit_test, device, as_json):
+def evaluate_command(run_dir, dataset, limit_test, device, allow_model_import, as_json):
     """Evaluate a trained run on the test split: accuracy, per-class accuracy, confusion matrix,
     MAE. Without --dataset the figures reproduce the run's report.json."""
     from protogen.train import evaluate_run, format_report
 
-    report = evaluate_run(run_dir, dataset=dataset, device=device, limit_test=limit_test)
+    from protogen.train.user_model import model_import_allowed
+
+    with model_import_allowed(allow_model_import):
+        report = evaluate_run(run_dir, dataset=dataset, device=device, limit_test=limit_test)
     if as_json:
         echo_json(report)
     else:

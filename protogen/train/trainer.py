@@ -31,6 +31,7 @@ from protogen.train import report as rep
 from protogen.train.build import build_optimisation, build_regularizers, prepare
 from protogen.train.config import TrainConfig
 from protogen.train.data import DataSet
+from protogen.train.user_model import check_saved_model
 from protogen.train.loop import (Dist, amp_dtype, evaluate, init_distributed, resolve_device, run_epoch,
                                  steps_per_epoch, wrap)
 
@@ -49,6 +50,7 @@ def train(config: TrainConfig | None = None, run_dir=None, *, resume: bool = Fal
     saved = ckpt = None
     if resume:
         config, saved = rep.load_run_config(run_dir)
+        check_saved_model(config.model, run_dir)
         ckpt = ckpt_io.load_checkpoint(run_dir)
     elif config is None:
         raise InputError("train needs a config (or resume=True with a run directory)")
@@ -110,6 +112,7 @@ def evaluate_run(run_dir, *, dataset: str | None = None, device: str = "auto",
     """Rebuild a run's network from its directory and evaluate it on the test split of its data
     set (or of ``dataset``, which must have the same input shape and classes)."""
     c, info = rep.load_run_config(run_dir)
+    check_saved_model(c.model, run_dir)
     ckpt = ckpt_io.load_checkpoint(run_dir)
     c = dataclasses.replace(c, device=device)
     if dataset is not None:

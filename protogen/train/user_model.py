@@ -8,6 +8,8 @@ user names on the command line, never ones named inside a file it reads.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import inspect
 import sys
@@ -19,8 +21,29 @@ import torch.nn as nn
 from protogen.errors import InputError
 
 
+_IMPORT_ALLOWED = contextvars.ContextVar("protogen_model_import_allowed", default=False)
+
+
 def is_user_model(spec: str) -> bool:
     return ":" in str(spec)
+
+
+@contextlib.contextmanager
+def model_import_allowed(allow: bool = True):
+    """Let a run directory's saved ``module:callable`` model be imported within this block
+    (``--allow-model-import``): a run someone hands you must not import code by itself."""
+    token = _IMPORT_ALLOWED.set(bool(allow))
+    try:
+        yield
+    finally:
+        _IMPORT_ALLOWED.reset(token)
+
+
+def check_saved_model(spec: str, run_dir) -> None:
+    """Refuse to rebuild a saved run whose network is a user's module unless allowed."""
+    if is_user_model(spec) and not _IMPORT_ALLOWED.get():
+        raise InputError(f"{run_dir} was trained with your own model {spec!r}; rebuilding it "
+                         "imports and runs that module: pass --allow-model-import if you trust it")
 
 
 def load_user_model(spec: str, input_shape, out_dim: int) -> nn.Module:
