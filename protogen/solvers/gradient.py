@@ -351,27 +351,40 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
 
 
 @_threaded(_code_work)
-def hpn_sgd(num_classes: int, dim: int, *, seed: int = 0, epochs: int = 1000, lr: float = 0.1,
-            momentum: float = 0.9, time_limit: float | None = None,
-            init: np.ndarray | None = None, extra_loss=None, device: str = "cpu",
-            dtype="float64", progress: bool = True) -> Result:
-    """The official HPN prototype optimisation: minimise mean_i max_{j≠i} cos(p_i, p_j) by SGD.
+def hpn_sgd(num_classes: int, dim: int, *, seed: int = 0, epochs: int | None = None,
+            lr: float = 0.1, momentum: float = 0.9, official: bool = False,
+            time_limit: float | None = None, init: np.ndarray | None = None, extra_loss=None,
+            device: str = "cpu", dtype=None, progress: bool = True) -> Result:
+    """HPN's prototype optimisation (seed 000 §2.1, ``prototypes.py`` of the official code):
+    minimise mean_i max_{j≠i} cos(p_i, p_j) by SGD, projecting the rows back onto the sphere
+    after each step.
 
-    After each step the rows are projected back onto the sphere. The returned code is the best
-    iterate by exact max cosine.
+    Default (ours): 1000 epochs, momentum kept across steps, float64, and the best iterate by
+    exact max cosine is returned. ``official=True`` reproduces the official script exactly:
+    ``torch.randn`` start under ``torch.manual_seed(seed)``, float32, 10,000 epochs, and a new
+    ``SGD(lr, momentum)`` built every epoch, so its momentum buffer never outlives one step
+    (each step is plain ``p -= lr * grad``), and the *last* iterate is returned.
     """
+    epochs = epochs if epochs is not None else (10_000 if official else 1000)
+    dtype = dtype if dtype is not None else ("float32" if official else "float64")
     _check(num_classes, dim, epochs=epochs, lr=lr, time_limit=time_limit)
     if not 0 <= momentum < 1:
         raise InputError(f"momentum must be in [0, 1), got {momentum}")
     dev, dt = _device(device), _dtype(dtype)
     deadline = _deadline(time_limit)
     torch.manual_seed(seed)
-    p = torch.tensor(_start(num_classes, dim, seed, init), dtype=dt, device=dev,
-                     requires_grad=True)
+    if official and init is None:
+        start = torch.nn.functional.normalize(torch.randn(num_classes, dim), p=2, dim=1)
+        p = start.to(dtype=dt, device=dev).requires_grad_(True)
+    else:
+        p = torch.tensor(_start(num_classes, dim, seed, init), dtype=dt, device=dev,
+                         requires_grad=True)
     opt = _SGD(p, lr, momentum)
     eye = torch.eye(num_classes, dtype=dt, device=dev)
     best, best_x, history = math.inf, p.detach().cpu().numpy(), []
     for _ in tqdm(range(epochs), desc="hpn-sgd", disable=not progress, leave=False):
+        if official:
+            opt = _SGD(p, lr, momentum)  # the official script's fresh optimiser every epoch
         cos = p @ p.T - 2 * eye  # the official code's trick to exclude the diagonal
         loss = cos.max(dim=1).values.mean()
         if extra_loss is not None:
@@ -382,11 +395,11 @@ def hpn_sgd(num_classes: int, dim: int, *, seed: int = 0, epochs: int = 1000, lr
             p.copy_(torch.nn.functional.normalize(p, dim=1))
             current = float(max_cosine(p, normalize=False))
         history.append(current)
-        if current < best or extra_loss is not None:
+        if official or current < best or extra_loss is not None:
             best, best_x = current, p.detach().cpu().numpy().astype(np.float64)
         if time.perf_counter() > deadline:
             break
-    params = dict(epochs=epochs, lr=lr, momentum=momentum, device=str(dev),
+    params = dict(epochs=epochs, lr=lr, momentum=momentum, official=official, device=str(dev),
                   dtype=str(dt).replace("torch.", ""), init=init is not None,
                   time_limit=time_limit)
     return Result(np_normalize(best_x), method="hpn-sgd", seed=seed, params=params,

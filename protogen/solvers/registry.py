@@ -92,11 +92,14 @@ class GradientParams:
 class HpnSgdParams:
     """:func:`protogen.solvers.gradient.hpn_sgd` (the official HPN optimisation)."""
 
-    epochs: int = param(1000, low=1)
+    epochs: int | None = param(None, low=1, help="default 1000; 10,000 with official")
     lr: float = param(0.1, low=0, low_open=True)
     momentum: float = param(0.9, low=0, high=1, high_open=True)
+    official: bool = param(False, help="the official script: momentum reset every epoch, "
+                                       "float32, 10,000 epochs, last iterate")
     device: str = param("cpu", help="torch device")
-    dtype: str = param("float64", choices=_DTYPES)
+    dtype: str | None = param(None, choices=_DTYPES,
+                              help="default float64; float32 with official")
 
 
 @dataclass(frozen=True)
