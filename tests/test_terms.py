@@ -220,3 +220,45 @@ def test_cli_semantics_and_hierarchy_together_keep_both_effects(run, tmp_path):
     r = run("solve", "--names", "cifar100", "--dim", 10, "--word-vectors", "glove-6b-50d",
             "--hierarchy", "cifar100", "--method", "closed-form", "--out", "x.h5")
     assert_one_line_error(r, "no objective terms")
+
+
+def test_official_ranking_loss_equals_explicit_triplets():
+    """The closed form equals the official definition written as an explicit triplet loop."""
+    import itertools
+
+    import torch
+
+    from protogen.terms.semantic import RankingLoss, neighbour_ranks
+
+    rng = np.random.default_rng(3)
+    words = rng.normal(size=(7, 5))
+    protos = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(7, 4))), dim=1)
+    loss = RankingLoss(words, neighbours=2, weight=10.0)
+    ranks = neighbour_ranks(words)
+    cos = (protos @ protos.T).numpy()
+    terms = []
+    for i in range(7):
+        near = [j for j in range(7) if 1 <= ranks[i, j] <= 2]
+        far = [k for k in range(7) if ranks[i, k] > 2]
+        terms += [cos[i, k] - cos[i, j] for j, k in itertools.product(near, far)]
+    assert float(loss.value(protos)) == pytest.approx(np.mean(terms), abs=1e-12)
+    assert float(loss(protos)) == pytest.approx(1.0 * np.mean(terms), abs=1e-12)  # λ=10 → 1
+
+
+def test_ranking_loss_through_solve_pulls_word_neighbours_together():
+    from protogen.solvers import solve
+    from protogen.terms.semantic import SemanticTerm, rank_distance
+
+    rng = np.random.default_rng(0)
+    words = np.vstack([rng.normal(size=(6, 8)) + 4 * np.eye(8)[0],
+                       rng.normal(size=(6, 8)) - 4 * np.eye(8)[0]])
+    names = [f"c{i}" for i in range(12)]
+    plain = solve(12, 4, "hpn-sgd", progress=False, epochs=300, class_names=names)
+    ranked = solve(12, 4, "hpn-sgd", progress=False, epochs=300, class_names=names,
+                   terms=[SemanticTerm(class_vectors=words, semantic_loss="ranking",
+                                       neighbours=3, init="random")])
+    assert rank_distance(words, ranked.prototypes) < rank_distance(words, plain.prototypes) - 0.1
+    from protogen.errors import InputError
+
+    with pytest.raises(InputError, match="semantic loss"):
+        SemanticTerm(class_vectors=words, semantic_loss="triplet")

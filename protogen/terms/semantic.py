@@ -28,6 +28,18 @@ angle of CIFAR-100 within a few percent of the unconstrained run (see benchmarks
 For ``energy`` the objective is a sum over all K(K−1)/2 pairs, so the balance shifts with K and
 λ needs tuning there.
 
+*Official ranking loss* (``semantic_loss="ranking"``, the official ``prototypes.py``): for each
+class i, its ``neighbours`` nearest classes by word-vector cosine N(i) and the others O(i); the
+loss is the mean over all triplets (i, j ∈ N(i), k ∈ O(i)) of cos(p_i, p_k) − cos(p_i, p_j)
+(the official ``-product[i, j].mean() + product[i, k].mean()``; the +1 it adds to the cosines
+cancels). Every class has |N|·|O| triplets, so this equals
+mean_i [mean_{k∈O(i)} cos_ik − mean_{j∈N(i)} cos_ij], computed without enumerating them. The
+official script has two slips that we do not copy: its N(i) includes i itself (the most similar
+word to itself) and it indexes the triplets by *position* in the neighbour lists instead of by
+class; we use the classes it means. It also drops the least similar class from O(i), which we
+keep. Its weight relative to the separation loss is 1; ``weight · RANKING_SCALE`` gives 1 at
+the default λ = 10.
+
 *Start*: the PCA of the class vectors (:func:`protogen.semantics.pca_init`), or none.
 """
 
@@ -45,6 +57,9 @@ from protogen.terms import Term
 
 # λ (degrees of EA fitness) → weight of the gradient surrogate (cosine units); see module doc.
 GRADIENT_SCALE = 0.02
+# λ = 10 → weight 1 on the official ranking loss (as the official script adds it).
+RANKING_SCALE = 0.1
+SEMANTIC_LOSSES = ("spearman", "ranking")
 # Floor of the normalised rank distance in the EA's inverse, so a perfect order stays finite.
 _MIN_DISTANCE = 1e-3
 
@@ -214,6 +229,34 @@ class SemanticLoss:
         return self.coefficient * (1.0 - self.correlations(w).mean())
 
 
+class RankingLoss:
+    """Gradient hook: the official triplet ranking loss (module doc), ``weight · RANKING_SCALE ·
+    mean_i [mean_{k∈O(i)} cos_ik − mean_{j∈N(i)} cos_ij]``."""
+
+    def __init__(self, class_vectors, neighbours: int = 5, weight: float = 10.0,
+                 scale: float = RANKING_SCALE):
+        import torch
+
+        num = len(class_vectors)
+        if not 1 <= neighbours <= num - 2:
+            raise InputError(f"the ranking loss needs 1 <= neighbours <= K - 2 = {num - 2}, "
+                             f"got {neighbours}")
+        ranks = neighbour_ranks(class_vectors)
+        near = (ranks >= 1) & (ranks <= neighbours)
+        far = ranks > neighbours
+        # Row weights: +1/|O| on the others, -1/|N| on the neighbours, 0 on the diagonal.
+        w = far / far.sum(1, keepdims=True) - near / near.sum(1, keepdims=True)
+        self._weights = torch.from_numpy(w.astype(np.float64))
+        self.coefficient = float(weight) * float(scale)
+
+    def value(self, w):
+        weights = self._weights.to(device=w.device, dtype=w.dtype)
+        return ((w @ w.T) * weights).sum(1).mean()
+
+    def __call__(self, w):
+        return self.coefficient * self.value(w)
+
+
 # --------------------------------------------------------------------------- the term
 class SemanticTerm(Term):
     """Rank agreement with word vectors as an objective term (see the module doc).
@@ -223,7 +266,10 @@ class SemanticTerm(Term):
     (K, F) directly; ``allow_pickle`` as in :func:`protogen.semantics.load_word_vectors`
     (gensim's native format is a pickle, read only with it). ``weight`` is HPN's λ (EA: λ / d_r;
     gradient solvers: the rank-correlation surrogate scaled by ``GRADIENT_SCALE``); 0 keeps
-    only the start. ``init``: ``"pca"`` or ``"random"`` (no start of its own). Metrics:
+    only the start. ``semantic_loss``: ``"spearman"`` (our rank-correlation surrogate) or
+    ``"ranking"`` (the official triplet loss over ``neighbours`` word-nearest classes; gradient
+    solvers only, the EA always uses d_r). ``init``: ``"pca"`` or ``"random"`` (no start of
+    its own). Metrics:
     normalised rank distance, Spearman of the pair cosines, mean ``k``-NN overlap. Writes the class vectors as the ``class_vectors`` dataset.
     """
 
@@ -231,9 +277,14 @@ class SemanticTerm(Term):
 
     def __init__(self, word_vectors=None, *, class_vectors=None, weight: float = 10.0,
                  init: str = "pca", oov: str = "error", k: int = 5,
-                 allow_pickle: bool | None = None):
+                 allow_pickle: bool | None = None, semantic_loss: str = "spearman",
+                 neighbours: int = 5):
         if (word_vectors is None) == (class_vectors is None):
             raise InputError("the semantic term needs word vectors or class vectors (one)")
+        if semantic_loss not in SEMANTIC_LOSSES:
+            raise InputError(f"unknown semantic loss {semantic_loss!r} (choose from "
+                             f"{', '.join(SEMANTIC_LOSSES)})")
+        self.semantic_loss, self.neighbours = semantic_loss, int(neighbours)
         if init not in INIT_MODES:
             raise InputError(f"unknown init {init!r} (choose from {', '.join(INIT_MODES)})")
         weight = float(weight)
@@ -265,7 +316,9 @@ class SemanticTerm(Term):
 
     def loss(self, x):
         if self._loss is None:
-            self._loss = SemanticLoss(self.vectors, self.weight)
+            self._loss = (RankingLoss(self.vectors, self.neighbours, self.weight)
+                          if self.semantic_loss == "ranking"
+                          else SemanticLoss(self.vectors, self.weight))
         return self._loss(x)
 
     def fitness(self, batch):
@@ -279,7 +332,9 @@ class SemanticTerm(Term):
     def metadata(self):
         return {"source": self.source, "vector_dim": int(self.vectors.shape[1]),
                 "oov": self.oov, "missing": ", ".join(self.missing), "weight": self.weight,
-                "init": self.init_mode, "gradient_scale": GRADIENT_SCALE}
+                "init": self.init_mode, "gradient_scale": GRADIENT_SCALE,
+                "loss": self.semantic_loss,
+                **({"neighbours": self.neighbours} if self.semantic_loss == "ranking" else {})}
 
     def datasets(self):
         return {"class_vectors": self.vectors}
