@@ -251,3 +251,15 @@ def test_plot_refuses_before_drawing_anything(run, tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     r = run("plot", "bad.h5")
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_auto_memory_is_the_record_s_when_one_exists():
+    from protogen.solvers.registry import GradientParams, get, gradient_memory
+
+    auto = get("auto").memory
+    assert auto(196560, 24, GradientParams()) == 8 * 196560 * 24 * 2  # the Leech lattice's
+    assert auto(10**6, 2, GradientParams()) == 8 * 10**6 * 2 * 2  # a polygon
+    assert auto(100, 25, GradientParams()) == gradient_memory(100, 25, GradientParams())
+    assert known.has_record(24, 4) and known.has_record(8, 4) and not known.has_record(25, 4)
+    for num, dim in [(24, 4), (8, 4), (25, 4), (13, 3), (240, 8), (7, 2)]:
+        assert known.has_record(num, dim) == (known.record_code(num, dim, 0) is not None)

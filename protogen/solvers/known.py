@@ -54,6 +54,15 @@ def record_code(num: int, dim: int, seed: int, *, registered: bool = True) -> Re
     return None if found is None else construction_result(*found, seed)
 
 
+def has_record(num: int, dim: int) -> bool:
+    """Whether :func:`record_code` finds a code for (num, dim), without building it."""
+    from protogen.solvers.constructions import BEST_KNOWN, CONSTRUCTIONS, PROVED
+
+    return dim == 2 or num <= 2 * dim or any(
+        (c.num, c.dim) == (num, dim) and c.status in (PROVED, BEST_KNOWN)
+        for c in CONSTRUCTIONS.values())
+
+
 def fitted(name: str, num: int, dim: int, seed: int, progress: bool) -> Result:
     """``--method construction``: the named code, a subset of it, or it embedded in R^dim
     (:func:`constructions.fit`; unknown name or a code that cannot hold (num, dim): InputError)."""

@@ -179,6 +179,16 @@ def closed_form_memory(num: int, dim: int, p) -> int:
     return 8 * num * dim * 2
 
 
+def auto_memory(num: int, dim: int, p) -> int:
+    """A known record of exactly (K, D) is returned without a solver (the Leech lattice's 196560
+    points need megabytes, not the gradient solver's K x chunk blocks); else the solver's."""
+    from protogen.solvers.known import has_record
+
+    if has_record(num, dim):
+        return closed_form_memory(num, dim, p)
+    return gradient_memory(num, dim, p)
+
+
 def construction_memory(num: int, dim: int, p) -> int:
     """The whole source code (built before a subset is taken), its subset and the padded copy.
     Checking the name here makes an unknown one a one-line error before anything runs."""
@@ -240,7 +250,7 @@ def _run_closed_form(num, dim, p, **_):
                      "dimensions (closed forms: D=2, K <= D+1, K <= 2D)")
 
 
-register(Solver("auto", _run_gradient, GradientParams, gradient_memory, tammes=True,
+register(Solver("auto", _run_gradient, GradientParams, auto_memory, tammes=True,
                 summary="closed form where optimal, else gradient (takes gradient's options)"))
 register(Solver("closed-form", _run_closed_form, NoParams, closed_form_memory, tammes=True,
                 terms=False, summary="polygon, simplex or cross-polytope where provably optimal"))
