@@ -130,16 +130,35 @@ def plot_semantic(points: np.ndarray, class_vectors: np.ndarray, path: Path, *,
     return _save(fig, path, force)
 
 
+def picture_paths(dim: int, out_dir, stem: str, *, semantic: bool = False) -> list[Path]:
+    """The files :func:`plot_code` writes for a code in ``dim`` dimensions, in order."""
+    out_dir = Path(out_dir)
+    kinds = (["sphere"] if dim == 3 else []) + ["angles"] + (["semantic"] if semantic else [])
+    return [out_dir / f"{stem}-{kind}.png" for kind in kinds]
+
+
 def plot_code(points: np.ndarray, out_dir, stem: str, *, class_vectors=None, names=None,
               force: bool = False) -> list[Path]:
-    """Every picture that applies to this code; returns the files written."""
+    """Every picture that applies to this code; returns the files written. Every target is
+    checked before the first is drawn, so an existing file (without ``force``) or an unwritable
+    directory leaves nothing half done."""
+    from protogen.io import check_writable
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if points.shape[1] == 3:
-        written.append(plot_sphere(points, out_dir / f"{stem}-sphere.png", force=force))
-    written.append(plot_angles(points, out_dir / f"{stem}-angles.png", force=force))
-    if class_vectors is not None:
-        written.append(plot_semantic(points, class_vectors, out_dir / f"{stem}-semantic.png",
-                                     names=names, force=force))
+    paths = picture_paths(points.shape[1], out_dir, stem, semantic=class_vectors is not None)
+    for path in paths:
+        check_writable(path, force=force)
+    plt = _pyplot()
+    before, written = set(plt.get_fignums()), []
+    try:
+        if points.shape[1] == 3:
+            written.append(plot_sphere(points, paths[0], force=force))
+        written.append(plot_angles(points, paths[len(written)], force=force))
+        if class_vectors is not None:
+            written.append(plot_semantic(points, class_vectors, paths[-1], names=names,
+                                         force=force))
+    finally:  # _save does not close figures; a long session would keep them all
+        for number in set(plt.get_fignums()) - before:
+            plt.close(number)
     return written

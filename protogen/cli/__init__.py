@@ -35,4 +35,4 @@ def main():
 
 
 # Each command module adds its commands to the group on import.
-from protogen.cli import bench, files, solve, train  # noqa: E402,F401
+from protogen.cli import bench, files, plot, solve, train  # noqa: E402,F401

@@ -9,12 +9,17 @@ from protogen.cli._common import echo_json, force_option, handle_errors, json_op
 
 
 def file_report(pset) -> dict:
-    """Metadata of a prototype file plus its metrics recomputed from the coordinates."""
+    """Metadata of a prototype file plus its metrics recomputed from the coordinates and the
+    certified gap: the upper bounds and the best-known angle for its (K, D), with the code's
+    gap to each (:func:`protogen.cli._report.gap_report`)."""
+    from protogen.cli._report import gap_report
     from protogen.sphere import summary
 
+    recomputed = summary(pset.prototypes)
     report = {"path": pset.path, "num_classes": pset.num_classes, "dim": pset.dim,
               "attributes": dict(sorted(pset.attrs.items())),
-              "recomputed": summary(pset.prototypes),
+              "recomputed": recomputed,
+              "bounds": gap_report(pset.num_classes, pset.dim, recomputed["min_angle_deg"]),
               "class_names": pset.class_names,
               "datasets": {k: list(v.shape) for k, v in pset.datasets.items()}}
     if "class_vectors" in pset.datasets:
@@ -29,7 +34,8 @@ def file_report(pset) -> dict:
 @json_option
 @handle_errors
 def info(path, as_json):
-    """Validate a prototype file and print its metadata and metrics."""
+    """Validate a prototype file and print its metadata, metrics and certified gap."""
+    from protogen.cli._report import print_gap
     from protogen.io import load_prototypes
 
     report = file_report(load_prototypes(path))
@@ -43,6 +49,9 @@ def info(path, as_json):
     click.echo("  recomputed from the coordinates:")
     for key, value in report["recomputed"].items():
         click.echo(f"    {key:<20} {value:.8g}")
+    click.echo("  how far from optimal (upper bounds, best known; gap = bound - min angle):")
+    print_gap({"num_classes": report["num_classes"], "dim": report["dim"], **report["bounds"]},
+              indent="    ")
     if report.get("semantic"):
         click.echo("  semantic agreement with the stored class vectors:")
         for key, value in report["semantic"].items():

@@ -36,12 +36,11 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
 
 
 def solve_summary(result, metrics: dict) -> dict:
-    """The figures printed after a solve (and by ``--json``)."""
-    from protogen.bounds import rankin_bound_deg, simplex_bound_deg
+    """The figures printed after a solve (and by ``--json``): metrics, the upper bounds with
+    the code's gap to each, the best-known angle, the construction used and the term report."""
+    from protogen.cli._report import construction_report, gap_report
 
     num, dim = result.prototypes.shape
-    simplex = simplex_bound_deg(num)
-    rankin = rankin_bound_deg(num, dim)[0]
     out = {
         "method": result.method,
         "num_classes": num,
@@ -49,10 +48,8 @@ def solve_summary(result, metrics: dict) -> dict:
         "seed": result.seed,
         "time_s": round(result.elapsed_s, 3),
         **metrics,
-        "simplex_bound_deg": simplex,
-        "gap_to_simplex_bound_deg": simplex - metrics["min_angle_deg"],
-        "rankin_bound_deg": rankin,
-        "gap_to_rankin_bound_deg": rankin - metrics["min_angle_deg"],
+        **gap_report(num, dim, metrics["min_angle_deg"]),
+        **construction_report(result.metadata),
     }
     out.update(term_report(result.metadata))
     return out
@@ -68,6 +65,8 @@ def term_report(metadata: dict) -> dict:
 
 
 def print_summary(summary: dict, path) -> None:
+    from protogen.cli._report import print_construction, print_gap
+
     click.echo(f"wrote {path}")
     click.echo(f"  method            {summary['method']} ({summary['num_classes']} prototypes in "
                f"{summary['dim']} dimensions, seed {summary['seed']})")
@@ -79,11 +78,8 @@ def print_summary(summary: dict, path) -> None:
     if "energy_s" in summary:
         click.echo(f"  Riesz s={summary['energy_s']:g} energy  {summary['energy']:.6g}")
     click.echo(f"  time              {summary['time_s']:.2f} s")
-    click.echo(f"  simplex bound     {summary['simplex_bound_deg']:.6f} deg "
-               f"(gap {summary['gap_to_simplex_bound_deg']:.6f})")
-    if summary["num_classes"] > summary["dim"] + 1:
-        click.echo(f"  Rankin bound      {summary['rankin_bound_deg']:.6f} deg "
-                   f"(gap {summary['gap_to_rankin_bound_deg']:.6f})")
+    print_gap(summary)
+    print_construction(summary)
     for key, value in term_report(summary).items():
         if value not in ("", None, "[]"):
             shown = f"{value:.6g}" if isinstance(value, float) else value

@@ -1,4 +1,4 @@
-"""``protogen train``, ``protogen evaluate`` and ``protogen plot``: thin wrappers over
+"""``protogen train`` and ``protogen evaluate``: thin wrappers over
 :mod:`protogen.train`. Layers options (``--sphere-op``, ``--margin``, ``--mhe``, ``--orth``,
 ``--hierarchy``) reach :mod:`protogen.layers` through :mod:`protogen.train.registry` (model and
 head names) and the trainer's regulariser hook."""
@@ -220,19 +220,3 @@ def evaluate_command(run_dir, dataset, limit_test, device, allow_model_import, a
     else:
         click.echo(format_report(report))
 
-
-@main.command("plot")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write the PNG files [default: RUN_DIR].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
-@force_option
-@handle_errors
-def plot_command(run_dir, out_dir, device, force):
-    """Training curves (curves.png) and, for 2-D/3-D outputs, the test outputs on the sphere
-    coloured by class and by regression value (outputs.png, like seed 000 Fig. 6)."""
-    from protogen.train.plots import plot_run
-
-    for path in plot_run(run_dir, out_dir=out_dir, device=device, force=force):
-        click.echo(f"wrote {path}")

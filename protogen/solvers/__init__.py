@@ -2,7 +2,10 @@
 
 The methods, their parameters and memory estimates live in :mod:`protogen.solvers.registry`
 (add a solver there). ``method="auto"`` uses a closed form where one is provably optimal
-(polygon, simplex, cross-polytope) and the annealed gradient solver otherwise. Objective terms
+(polygon, simplex, cross-polytope), a known code of exactly (K, D) that is proved optimal or the
+best known (icosahedron, 24-cell, E8, ..., :mod:`protogen.solvers.constructions`), and otherwise
+the better of the annealed gradient solver and a construction that fits (a subset, or a code
+embedded in more dimensions); with objective terms, closed forms only. Objective terms
 (:mod:`protogen.terms`: semantics, hierarchy, ...) are combined here and only here. Solver
 modules are imported lazily so that ``protogen --help`` and the closed forms stay fast.
 """
@@ -77,18 +80,23 @@ def solve(num_classes: int, dim: int, method: str = "auto", *, terms=(), seed: i
 
 
 def _run(solver, num, dim, params, *, time_limit, seed, progress, init=None, extra_loss=None,
-         extra_fitness=None) -> Result:
-    """One solver run; a provably optimal closed form stands in for a Tammes method when no
-    term steers it. ``Result.params``: the dataclass, ``None`` (auto) fields as resolved."""
-    hooks = init is not None or extra_loss is not None or extra_fitness is not None
-    if solver.tammes and not hooks:
-        from protogen.solvers.closed_form import optimal_closed_form
+         extra_fitness=None, known_codes=True) -> Result:
+    """One solver run. A provably optimal closed form stands in for a Tammes method when no
+    term steers it; ``auto`` (``known_codes``, no term) also returns a proved or best-known code
+    of exactly (K, D) outright and otherwise the better of the solver's code and a construction
+    that fits (:mod:`protogen.solvers.known`). ``Result.params``: the dataclass, ``None`` (auto)
+    fields as resolved."""
+    from protogen.solvers import known
 
-        found = optimal_closed_form(num, dim)
+    hooks = init is not None or extra_loss is not None or extra_fitness is not None
+    records = solver.name == "auto" and known_codes and not hooks
+    if solver.tammes and not hooks:
+        found = known.record_code(num, dim, seed, registered=records)
         if found is not None:
-            name, points = found
-            return Result(points, method="closed-form", seed=seed,
-                          params={"construction": name})
+            return found
+    if solver.name == "construction":  # its params are the canonical name it reports
+        return solver.run(num, dim, params, seed=seed, progress=progress)
+    start = time.perf_counter()
     result = solver.run(num, dim, params, seed=seed, time_limit=time_limit, progress=progress,
                         init=init, extra_loss=extra_loss, extra_fitness=extra_fitness)
     used = {}
@@ -98,7 +106,12 @@ def _run(solver, num, dim, params, *, time_limit, seed, progress, init=None, ext
             used[key] = value
     if time_limit is not None:
         used["time_limit"] = time_limit
+        if time.perf_counter() - start >= time_limit:
+            # Anytime: the solver stopped at the limit and returned the best code it had then.
+            result.metadata["time_limit_reached"] = True
     result.params = used
+    if records:
+        result = known.prefer_construction(result, num, dim, progress=progress)
     return result
 
 
@@ -112,7 +125,9 @@ def _solve_with_terms(solver, num, dim, params, options, terms, reference, time_
         time_limit = time_limit / 2
     plain = None
     if reference:
-        plain = _run(solver, num, dim, params, time_limit=time_limit, **common)
+        # The terms get a solver's arrangement to compare with, never a construction.
+        plain = _run(solver, num, dim, params, time_limit=time_limit, known_codes=False,
+                     **common)
         for term in terms:
             term.set_reference(plain.prototypes)
 

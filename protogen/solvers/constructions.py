@@ -307,19 +307,15 @@ def fit(name: str, num: int, dim: int, *, progress: bool = False) -> tuple[np.nd
     return _placed(code, int(num), int(dim), progress)
 
 
-def construction_for(num: int, dim: int, *,
-                     progress: bool = False) -> tuple[str, np.ndarray, dict] | None:
-    """The best exact code known here for ``num`` points in R^``dim``, or None.
+def exact_record(num: int, dim: int, *,
+                 registered: bool = True) -> tuple[str, np.ndarray, dict] | None:
+    """The code of exactly (num, dim) that is proved optimal or the best known, or None.
 
-    Order: a closed form that is proved optimal (:func:`optimal_closed_form`: polygon, simplex,
-    cross-polytope); a registered code of exactly (num, dim) that is proved or best known;
-    otherwise the best subset (:func:`farthest_point_subset`) of up to four candidate codes with
-    at least ``num`` points in ``dim`` or fewer dimensions, zero-padded to ``dim`` (candidates
-    ranked by their full angle, which every subset keeps). ``info`` says how the code was made
-    (``how``: closed form / exact / subset / embedded / embedded subset), its ``status`` (a
-    subset is a ``construction``, with no record claim), ``citation``, ``max_cosine`` and
-    ``min_angle_deg`` (a lower bound when ``angle_is_lower_bound``, for huge subsets), so the
-    caller can compare with a solver's result.
+    A provably optimal closed form (:func:`optimal_closed_form`: polygon, simplex,
+    cross-polytope) first, then a registered code of exactly ``num`` points in R^``dim`` with
+    status ``proved`` or ``best known`` (the smallest cosine when several; only when
+    ``registered``). Cheap: nothing is built unless it is returned. ``info`` as in
+    :func:`construction_for`.
     """
     if int(num) != num or int(dim) != dim or num < 2 or dim < 1:
         raise InputError(f"need at least 2 points and a positive dimension, got {num!r} points "
@@ -335,11 +331,34 @@ def construction_for(num: int, dim: int, *,
                 "max_cosine": cos, "min_angle_deg": math.degrees(math.acos(cos)),
                 "angle_is_lower_bound": False}
         return name, points, info
+    if not registered:
+        return None
     exact = [c for c in CONSTRUCTIONS.values()
              if (c.num, c.dim) == (num, dim) and c.status in (PROVED, BEST_KNOWN)]
     if exact:
         code = min(exact, key=lambda c: c.cosine)
         return code.name, build(code.name), _info(code, "exact", num, code.cosine)
+    return None
+
+
+def construction_for(num: int, dim: int, *,
+                     progress: bool = False) -> tuple[str, np.ndarray, dict] | None:
+    """The best exact code known here for ``num`` points in R^``dim``, or None.
+
+    Order: :func:`exact_record` (a closed form that is proved optimal, or a registered code of
+    exactly (num, dim) that is proved or best known); otherwise the best subset
+    (:func:`farthest_point_subset`) of up to four candidate codes with at least ``num`` points
+    in ``dim`` or fewer dimensions, zero-padded to ``dim`` (candidates ranked by their full
+    angle, which every subset keeps). ``info`` says how the code was made (``how``: closed form
+    / exact / subset / embedded / embedded subset), its ``status`` (a subset is a
+    ``construction``, with no record claim), ``citation``, ``max_cosine`` and
+    ``min_angle_deg`` (a lower bound when ``angle_is_lower_bound``, for huge subsets), so the
+    caller can compare with a solver's result.
+    """
+    record = exact_record(num, dim)
+    if record is not None:
+        return record
+    num, dim = int(num), int(dim)
     best = None
     for code in _candidates(num, dim)[:_MAX_CANDIDATES]:
         points, info = _placed(code, num, dim, progress)

@@ -322,7 +322,7 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
     starts /= np.linalg.norm(starts, axis=2, keepdims=True)
 
     history: list[float] = []
-    best_x, best = None, math.inf
+    best_x, best, completed = None, math.inf, 0
     batch = max(1, min(restarts, _BATCH_ELEMENTS // (num_classes * num_classes)))
     bar = tqdm(total=iterations * math.ceil(restarts / batch),
                desc=f"tammes K={num_classes} D={dim}", disable=not progress, leave=False)
@@ -337,6 +337,7 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
                 best_x, best = code, value
         if time.perf_counter() > deadline:
             break
+        completed += len(codes)
     bar.close()
     remaining = None if time_limit is None else max(0.0, deadline - time.perf_counter())
     polished = polish(best_x, iterations=polish_iterations if remaining != 0 else 0,
@@ -347,7 +348,10 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
                   t_start=t_start, t_end=t_end, tol=tol, polish_iterations=polish_iterations,
                   init_noise=init_noise, device=str(dev), dtype=str(dt).replace("torch.", ""),
                   chunk_size=chunk_size, init=init is not None, time_limit=time_limit)
-    return Result(polished, method="gradient", seed=seed, params=params, history=history)
+    # With a limit shorter than one annealing run, the code is the best partially annealed start.
+    meta = {} if time_limit is None else {"restarts_completed": completed}
+    return Result(polished, method="gradient", seed=seed, params=params, history=history,
+                  metadata=meta)
 
 
 @_threaded(_code_work)

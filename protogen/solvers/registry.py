@@ -151,6 +151,15 @@ class MemeticParams:
     backend: str = param("numba", choices=_BACKENDS)
 
 
+@dataclass(frozen=True)
+class ConstructionParams:
+    """:func:`protogen.solvers.constructions.fit`: a code of the library by name."""
+
+    name: str | None = param(None, help="a construction: icosahedron, snub-cube, 24-cell, "
+                             "600-cell, petersen, d5, e6, e7, e8, leech, higman-sims-100, ..., "
+                             "an alias (d4, 4_21, ...), d<n> or demicube<n>")
+
+
 # --------------------------------------------------------------------------- memory
 def _chunk(p, num):
     return min(num, int(getattr(p, "chunk_size", None) or 4096))
@@ -171,6 +180,28 @@ def evolution_memory(num: int, dim: int, p) -> int:
 
 def closed_form_memory(num: int, dim: int, p) -> int:
     return 8 * num * dim * 2
+
+
+def auto_memory(num: int, dim: int, p) -> int:
+    """A known record of exactly (K, D) is returned without a solver (the Leech lattice's 196560
+    points need megabytes, not the gradient solver's K x chunk blocks); else the solver's."""
+    from protogen.solvers.known import has_record
+
+    if has_record(num, dim):
+        return closed_form_memory(num, dim, p)
+    return gradient_memory(num, dim, p)
+
+
+def construction_memory(num: int, dim: int, p) -> int:
+    """The whole source code (built before a subset is taken), its subset and the padded copy.
+    Checking the name here makes an unknown one a one-line error before anything runs."""
+    if p.name is None:
+        raise InputError("the construction method needs -o name=NAME (for example "
+                         "-o name=24-cell; see protogen.solvers.constructions)")
+    from protogen.solvers.constructions import get as get_construction
+
+    code = get_construction(p.name)
+    return 8 * (2 * code.num * code.dim + 2 * num * dim)
 
 
 # --------------------------------------------------------------------------- run functions
@@ -210,16 +241,25 @@ def _run_memetic(num, dim, p, *, seed, time_limit, progress, init, extra_loss, e
                    extra_fitness=extra_fitness, extra_loss=extra_loss, **dataclasses.asdict(p))
 
 
+def _run_construction(num, dim, p, *, seed, progress, **_):
+    from protogen.solvers.known import fitted
+
+    return fitted(p.name, num, dim, seed, progress)
+
+
 def _run_closed_form(num, dim, p, **_):
     # solve() tries the stand-in first for every ``tammes`` method; reaching here means none.
     raise InputError(f"no closed form is known to be optimal for {num} points in {dim} "
                      "dimensions (closed forms: D=2, K <= D+1, K <= 2D)")
 
 
-register(Solver("auto", _run_gradient, GradientParams, gradient_memory, tammes=True,
+register(Solver("auto", _run_gradient, GradientParams, auto_memory, tammes=True,
                 summary="closed form where optimal, else gradient (takes gradient's options)"))
 register(Solver("closed-form", _run_closed_form, NoParams, closed_form_memory, tammes=True,
                 terms=False, summary="polygon, simplex or cross-polytope where provably optimal"))
+register(Solver("construction", _run_construction, ConstructionParams, construction_memory,
+                terms=False, summary="an exact code of the library (-o name=NAME), a subset of "
+                "it, or it embedded in more dimensions"))
 register(Solver("evolutionary", _run_evolutionary, EvolutionParams, evolution_memory,
                 summary="HPN's evolutionary algorithm (seed 000)"))
 register(Solver("memetic", _run_memetic, MemeticParams, evolution_memory,
