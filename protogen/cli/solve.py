@@ -115,6 +115,12 @@ def print_summary(summary: dict, path) -> None:
                    "pickles, which can run code when loaded. Only for files you trust.")
 @click.option("--semantic-weight", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Weight of the semantic term (with --word-vectors).")
+@click.option("--semantic-loss", type=click.Choice(["spearman", "ranking"]), default="spearman",
+              show_default=True,
+              help="Gradient solvers' semantic loss: our rank-correlation surrogate, or the "
+                   "official HPN ranking (triplet) loss over --neighbours word-nearest classes.")
+@click.option("--neighbours", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Word-nearest classes per class of the ranking loss.")
 @click.option("--init", "init_mode", type=click.Choice(["pca", "random"]), default="pca",
               show_default=True, help="Start from the PCA of the word vectors, or at random.")
 @click.option("--oov", type=click.Choice(["error", "mean", "random"]), default="error",
@@ -126,7 +132,8 @@ def print_summary(summary: dict, path) -> None:
 @json_option
 @handle_errors
 def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_limit, options,
-          out, names, word_vectors, allow_pickle, semantic_weight, init_mode, oov, hierarchy,
+          out, names, word_vectors, allow_pickle, semantic_weight, semantic_loss, neighbours,
+          init_mode, oov, hierarchy,
           force, quiet, as_json):
     """Place K prototypes on the sphere in D dimensions and save them to an HDF5 file."""
     from pathlib import Path
@@ -161,7 +168,8 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
         from protogen.terms.semantic import SemanticTerm
 
         terms.append(SemanticTerm(word_vectors, weight=semantic_weight, init=init_mode, oov=oov,
-                                  allow_pickle=allow_pickle))
+                                  allow_pickle=allow_pickle, semantic_loss=semantic_loss,
+                                  neighbours=neighbours))
     if hierarchy:
         from protogen.terms.hierarchy import HierarchyTerm
 
