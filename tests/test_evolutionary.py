@@ -103,6 +103,18 @@ def test_mutation_plan_is_a_bernoulli_process():
     assert _mutation_plan(rng, 5, 10, 0.0)[1].size == 0
 
 
+@pytest.mark.parametrize("n, length, rate", [(5, 7, 0.3), (40, 250, 0.01), (3, 4, 0.95)])
+def test_mutation_csr_equals_the_numpy_formula(n, length, rate):
+    rng = np.random.default_rng(7)
+    gaps = rng.geometric(rate, size=int(3 * n * length * rate) + 50)
+    flat = np.cumsum(gaps) - 1
+    assert flat[-1] >= n * length
+    flat = flat[flat < n * length]
+    ptr, pos = kernels.mutation_csr(gaps.astype(np.int64), n, length)
+    np.testing.assert_array_equal(ptr, np.searchsorted(flat, np.arange(n + 1) * length))
+    np.testing.assert_array_equal(pos, flat % length)
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.2])
 def test_fused_offspring_score_matches_reference(rate):
     rng = np.random.default_rng(4)

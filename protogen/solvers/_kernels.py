@@ -91,6 +91,38 @@ def _mutate_range(batch, mut_ptr, mut_pos, mut_val, which, lo, hi):
                     batch[t, i, d] *= inv
 
 
+@njit(cache=True)
+def mutation_csr(gaps, n, length):
+    """Mutated coordinates of ``n`` offspring of ``length`` coordinates from the gaps between
+    Bernoulli successes over their concatenation: (ptr (n + 1), pos) with offspring o's
+    positions ``pos[ptr[o]:ptr[o+1]]`` (sorted, within 0..length-1). One pass; equals
+    ``flat = cumsum(gaps) - 1`` cut at n * length, ``searchsorted(flat, arange(n + 1) * length)``
+    and ``flat % length``."""
+    total = n * length
+    flat = np.empty(gaps.shape[0], np.int64)
+    m, at = 0, -1
+    for g in gaps:
+        at += g
+        if at >= total:
+            break
+        flat[m] = at
+        m += 1
+    ptr = np.empty(n + 1, np.int64)
+    pos = np.empty(m, np.int32)
+    ptr[0] = 0
+    o = 0
+    for k in range(m):
+        row = flat[k] // length
+        while o < row:
+            o += 1
+            ptr[o] = k
+        pos[k] = flat[k] - row * length
+    while o < n:
+        o += 1
+        ptr[o] = m
+    return ptr, pos
+
+
 # --- parallel wrappers -------------------------------------------------------------------------
 # Each public kernel runs its serial body over blocks of items, in parallel when the work is
 # large enough: waking the thread pool costs ~30 ms on a loaded machine, more than a small call.

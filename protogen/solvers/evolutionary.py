@@ -71,11 +71,10 @@ def _mutation_plan(rng, n, length, rate):
                           else int(0.1 * mean) + 64)
         gaps.append(g)
         reach += int(g.sum())
-    flat = np.cumsum(np.concatenate(gaps)) - 1
-    flat = flat[flat < total]
-    ptr = np.searchsorted(flat, np.arange(n + 1, dtype=np.int64) * length).astype(np.int64)
-    pos = (flat % length).astype(np.int32)
-    val = rng.uniform(-1.0, 1.0, size=flat.size).astype(np.float32)
+    from protogen.solvers._kernels import mutation_csr
+
+    ptr, pos = mutation_csr(np.concatenate(gaps).astype(np.int64), n, length)
+    val = rng.uniform(-1.0, 1.0, size=pos.size).astype(np.float32)
     return ptr, pos, val
 
 
