@@ -457,7 +457,8 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
     crossover only recombines rows, so it has no small moves. The local search supplies them; the
     EA keeps a population for the semantic ``extra_fitness`` term. Defaults (population 100,
     15 pairs x 20 offspring, 20 generations) take seconds at K=100, D=25. ``history`` holds the
-    best fitness after each generation; ``time_limit`` bounds the whole run.
+    best fitness after each generation; ``time_limit`` bounds the whole run. ``backend`` and
+    ``scoring`` as in :func:`evolve`.
     """
     from protogen.solvers.gradient import polish, tammes
 
