@@ -7,6 +7,7 @@ import pytest
 
 from protogen.errors import InputError
 from protogen.solvers import _kernels as kernels
+from protogen.solvers import _kernels_incremental as scoring
 from protogen.solvers.evolutionary import (
     _mutation_plan, _Plan, crossover_numpy, evolve, max_cosine_numpy, memetic, mutate_numpy)
 
@@ -102,6 +103,18 @@ def test_mutation_plan_is_a_bernoulli_process():
     assert _mutation_plan(rng, 5, 10, 0.0)[1].size == 0
 
 
+@pytest.mark.parametrize("n, length, rate", [(5, 7, 0.3), (40, 250, 0.01), (3, 4, 0.95)])
+def test_mutation_csr_equals_the_numpy_formula(n, length, rate):
+    rng = np.random.default_rng(7)
+    gaps = rng.geometric(rate, size=int(3 * n * length * rate) + 50)
+    flat = np.cumsum(gaps) - 1
+    assert flat[-1] >= n * length
+    flat = flat[flat < n * length]
+    ptr, pos = kernels.mutation_csr(gaps.astype(np.int64), n, length)
+    np.testing.assert_array_equal(ptr, np.searchsorted(flat, np.arange(n + 1) * length))
+    np.testing.assert_array_equal(pos, flat % length)
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.2])
 def test_fused_offspring_score_matches_reference(rate):
     rng = np.random.default_rng(4)
@@ -109,7 +122,7 @@ def test_fused_offspring_score_matches_reference(rate):
     plan = _plan(rng, pop, 60, 15, rate)
     pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
     out = np.empty(plan.n, np.float32)
-    kernels.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
+    scoring.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
                             plan.mut_pos, plan.mut_val, out)
     materialised = mutate_numpy(
         crossover_numpy(pop, plan.pa, plan.pb, plan.cuts, np.arange(plan.n)),
@@ -129,10 +142,79 @@ def test_fused_score_with_arbitrary_tasks_and_orientations():
     plan.tasks = np.array([0, 7, 33, 40])
     pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
     out = np.empty(40, np.float32)
-    kernels.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
+    scoring.score_offspring(pop, pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
                             plan.mut_pos, plan.mut_val, out)
     ref = max_cosine_numpy(_numba_offspring(pop, plan, np.arange(40)))
     np.testing.assert_allclose(out, ref, atol=2e-6)
+
+
+def _float64_offspring(pop, pa, pb, cut, pos, val):
+    """One offspring built by hand in float64: rows of pa before the cut, pb from it, then the
+    mutated coordinates replaced and their rows renormalised."""
+    num, dim = pop.shape[1:]
+    x = np.concatenate([pop[pa, :cut], pop[pb, cut:]]).astype(np.float64)
+    x.reshape(-1)[pos] = val
+    for i in np.unique(pos // dim):
+        x[i] /= np.linalg.norm(x[i])
+    return x
+
+
+def _gram_max(x):
+    g = x @ x.T
+    np.fill_diagonal(g, -np.inf)
+    return g.max()
+
+
+@pytest.mark.parametrize("num, dim, rate", [(12, 5, 0.0), (12, 5, 0.02), (30, 8, 0.01),
+                                            (30, 8, 0.3), (9, 4, 0.9)])
+@pytest.mark.parametrize("ranked_per_row", [8, 0.01, 1000])
+def test_incremental_scoring_equals_reference_on_every_cut(num, dim, rate, ranked_per_row):
+    # Every cut 0..K in both parent orders, with and without mutations; ranked_per_row 0.01
+    # ranks one entry per pair (most offspring take the fallback scan), 1000 ranks all.
+    rng = np.random.default_rng(num * 100 + dim)
+    pop64 = rng.standard_normal((6, num, dim))
+    pop64 /= np.linalg.norm(pop64, axis=2, keepdims=True)
+    per_pair = 2 * (num + 1)
+    pairs = np.array([[0, 1], [2, 3], [4, 5]])
+    plan = _Plan(rng, pairs, 0, 3 * per_pair, per_pair, num, dim, rate)
+    plan.cuts = np.tile(np.arange(num + 1), 6)
+    plan.pa = np.repeat(pairs.reshape(-1), num + 1)
+    plan.pb = np.repeat(pairs[:, ::-1].reshape(-1), num + 1)
+    args = (plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr, plan.mut_pos, plan.mut_val)
+    for dtype in (np.float64, np.float32):
+        pop = pop64.astype(dtype)
+        pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
+        ref, inc = np.empty(plan.n, dtype), np.empty(plan.n, dtype)
+        scoring.score_offspring(pop, pop_t, *args, ref)
+        scoring.score_offspring_incremental(pop, pop_t, *args, inc, ranked_per_row=ranked_per_row)
+        np.testing.assert_array_equal(inc, ref)
+    exact = [_gram_max(_float64_offspring(
+        pop64, plan.pa[o], plan.pb[o], plan.cuts[o],
+        plan.mut_pos[plan.mut_ptr[o]:plan.mut_ptr[o + 1]],
+        plan.mut_val[plan.mut_ptr[o]:plan.mut_ptr[o + 1]].astype(np.float64)))
+        for o in range(plan.n)]
+    pop_t = np.ascontiguousarray(pop64.transpose(0, 2, 1))
+    inc64 = np.empty(plan.n)
+    scoring.score_offspring_incremental(pop64, pop_t, *args, inc64, ranked_per_row=ranked_per_row)
+    np.testing.assert_allclose(inc64, exact, rtol=0, atol=1e-12)
+    if rate > 0:
+        assert np.diff(plan.mut_ptr).min() < np.diff(plan.mut_ptr).max()
+
+
+def test_incremental_scoring_at_the_paper_size():
+    rng = np.random.default_rng(11)
+    pop = _unit_population(rng, 8, 100, 25).astype(np.float64)
+    pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
+    plan = _plan(rng, pop, 400, 100, 0.01)
+    args = (plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr, plan.mut_pos, plan.mut_val)
+    ref, inc = np.empty(plan.n), np.empty(plan.n)
+    scoring.score_offspring(pop, pop_t, *args, ref)
+    scoring.score_offspring_incremental(pop, pop_t, *args, inc)
+    np.testing.assert_array_equal(inc, ref)
+    mat = np.empty((plan.n, 100, 25))
+    kernels.materialize(pop, plan.pa, plan.pb, plan.cuts, plan.mut_ptr, plan.mut_pos,
+                        plan.mut_val, np.arange(plan.n), mat)
+    np.testing.assert_allclose(inc, [_gram_max(x) for x in mat], rtol=0, atol=1e-12)
 
 
 SMALL = dict(population=30, generations=12, offspring_per_pair=10, parent_fraction=0.4,
@@ -179,6 +261,22 @@ def test_same_seed_same_result_and_numpy_backend_agrees():
     fast = evolve(7, 4, seed=3, **short)
     np.testing.assert_allclose(ref.history, fast.history, atol=1e-3)
     np.testing.assert_allclose(ref.prototypes, fast.prototypes, atol=1e-5)
+
+
+@pytest.mark.parametrize("hook", [None, "first"])
+def test_incremental_and_full_scoring_runs_are_identical(hook):
+    extra = None if hook is None else (lambda batch: 20.0 * batch[:, 0, 0])
+    kw = dict(SMALL, population=40, generations=8, mutation_rate=0.05, extra_fitness=extra)
+    full = evolve(20, 6, seed=9, scoring="full", **kw)
+    fast = evolve(20, 6, seed=9, **kw)
+    assert fast.params["scoring"] == "incremental" and full.params["scoring"] == "full"
+    assert fast.history == full.history
+    np.testing.assert_array_equal(fast.prototypes, full.prototypes)
+    mem_full = memetic(12, 4, seed=2, scoring="full", generations=4, search_every=2,
+                       search_iterations=10, final_iterations=10, progress=False)
+    mem_fast = memetic(12, 4, seed=2, generations=4, search_every=2, search_iterations=10,
+                       final_iterations=10, progress=False)
+    assert mem_fast.history == mem_full.history
 
 
 def test_chunk_size_does_not_change_the_math_only_the_draw_order():
@@ -242,6 +340,7 @@ def test_time_limit_is_respected():
     dict(parent_fraction=0.0), dict(parent_fraction=1.5), dict(parent_fraction=0.01),
     dict(offspring_per_pair=0), dict(mutation_rate=-0.1), dict(mutation_rate=2.0),
     dict(chunk_size=0), dict(time_limit=0), dict(init_noise=-1.0), dict(backend="cuda"),
+    dict(scoring="fast"),
 ])
 def test_bad_parameters_raise_input_error(bad):
     kwargs = dict(SMALL)

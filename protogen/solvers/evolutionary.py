@@ -18,13 +18,16 @@ its author). One generation, as in HPN:
 Weighted sampling without replacement uses exponential keys (Efraimidis & Spirakis): item i gets
 E_i / w_i with E_i ~ Exp(1) and the smallest keys win. Survival is therefore streamed: offspring
 are generated and scored in chunks, each chunk's keys are merged into the running set of the
-``population`` smallest keys, and only entrants are materialised. Memory stays
-O(population * K * D) plus one chunk whatever the number of offspring.
+``population`` smallest keys, and an entrant is kept as its random plan; only the final
+survivors are materialised. Memory stays O(population * K * D) plus one chunk whatever the
+number of offspring.
 
-Scoring reuses structure (see :mod:`protogen.solvers._kernels`): the 300 offspring of a pair
-share the pair's cosine blocks (A·Aᵀ, B·Bᵀ, A·Bᵀ), so an offspring's unmutated pairs are read
-from them and a mutated row costs one update per mutated coordinate. The ``numpy`` backend is a plain
-reference doing the same math on materialised offspring (slow; used to test the kernels).
+Scoring reuses structure (see :mod:`protogen.solvers._kernels_incremental`): the 300 offspring of
+a pair share the pair's cosine blocks (A·Aᵀ, B·Bᵀ, A·Bᵀ); a mutated row costs one update per
+mutated coordinate, and the unmutated pairs cost a short scan of the pair's ranked cosines
+(``scoring="incremental"``) or a read of all of them (``"full"``, the reference; same bits).
+The ``numpy`` backend is a plain reference doing the same math on materialised offspring (slow;
+used to test the kernels).
 
 Randomness comes from one ``numpy.random.Generator`` seeded by ``seed`` and drawn in a fixed order
 in the Python loop; kernels are pure functions of their inputs, so a seed gives the same result
@@ -44,6 +47,7 @@ from protogen.result import Result
 from protogen.sphere import normalize
 
 BACKENDS = ("numba", "numpy")
+SCORINGS = ("incremental", "full")
 # A chunk of materialised offspring (float32) is kept under this many bytes.
 _CHUNK_BYTES = 64 * 2**20
 _MIN_WEIGHT = 1e-12
@@ -67,11 +71,10 @@ def _mutation_plan(rng, n, length, rate):
                           else int(0.1 * mean) + 64)
         gaps.append(g)
         reach += int(g.sum())
-    flat = np.cumsum(np.concatenate(gaps)) - 1
-    flat = flat[flat < total]
-    ptr = np.searchsorted(flat, np.arange(n + 1, dtype=np.int64) * length).astype(np.int64)
-    pos = (flat % length).astype(np.int32)
-    val = rng.uniform(-1.0, 1.0, size=flat.size).astype(np.float32)
+    from protogen.solvers._kernels import mutation_csr
+
+    ptr, pos = mutation_csr(np.concatenate(gaps).astype(np.int64), n, length)
+    val = rng.uniform(-1.0, 1.0, size=pos.size).astype(np.float32)
     return ptr, pos, val
 
 
@@ -89,6 +92,19 @@ class _Plan:
         self.n = n
         # Parallel tasks of the numba kernel: runs of offspring sharing a parent pair.
         self.tasks = np.concatenate([[0], np.flatnonzero(np.diff(pair)) + 1, [n]]).astype(np.int64)
+
+    def subset(self, which):
+        """The plan of offspring ``which`` only (for materialising them later)."""
+        sub = object.__new__(_Plan)
+        sub.pa, sub.pb, sub.cuts = self.pa[which], self.pb[which], self.cuts[which]
+        counts = self.mut_ptr[which + 1] - self.mut_ptr[which]
+        sub.mut_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        take = np.repeat(self.mut_ptr[which] - sub.mut_ptr[:-1], counts) + np.arange(
+            sub.mut_ptr[-1])
+        sub.mut_pos, sub.mut_val = self.mut_pos[take], self.mut_val[take]
+        sub.n = which.size
+        sub.tasks = np.array([0, sub.n], np.int64)
+        return sub
 
 
 # --------------------------------------------------------------------------- backends
@@ -153,10 +169,12 @@ class _NumpyBackend:
 class _NumbaBackend:
     name = "numba"
 
-    def __init__(self):
-        from protogen.solvers import _kernels
+    def __init__(self, scoring="incremental"):
+        from protogen.solvers import _kernels, _kernels_incremental
 
         self.k = _kernels
+        self.scorer = (_kernels_incremental.score_offspring_incremental
+                       if scoring == "incremental" else _kernels_incremental.score_offspring)
         self.pop_t = None
 
     def begin(self, pop):
@@ -177,14 +195,15 @@ class _NumbaBackend:
 
     def score(self, pop, plan):
         out = np.empty(plan.n, np.float32)
-        self.k.score_offspring(pop, self.pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts,
-                               plan.mut_ptr, plan.mut_pos, plan.mut_val, out)
+        self.scorer(pop, self.pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
+                    plan.mut_pos, plan.mut_val, out)
         return out
 
 
 # --------------------------------------------------------------------------- the algorithm
 def _check_params(num, dim, population, generations, parent_fraction, offspring_per_pair,
-                  mutation_rate, chunk_size, time_limit, init, init_noise, backend):
+                  mutation_rate, chunk_size, time_limit, init, init_noise, backend,
+                  scoring="incremental"):
     def is_int(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -213,6 +232,8 @@ def _check_params(num, dim, population, generations, parent_fraction, offspring_
         raise InputError(f"init_noise must be >= 0, got {init_noise!r}")
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if scoring not in SCORINGS:
+        raise InputError(f"unknown scoring {scoring!r} (choose from {', '.join(SCORINGS)})")
     if init is not None:
         init = np.asarray(init, dtype=np.float64)
         if init.shape != (num, dim):
@@ -225,7 +246,8 @@ class _Evolution:
     """State of one EA run; :meth:`step` runs a generation. Used by evolve() and memetic()."""
 
     def __init__(self, num, dim, *, seed, population, parent_fraction, offspring_per_pair,
-                 mutation_rate, chunk_size, init, init_noise, extra_fitness, backend):
+                 mutation_rate, chunk_size, init, init_noise, extra_fitness, backend,
+                 scoring="incremental"):
         self.num, self.dim = num, dim
         self.size = population
         self.pairs = int(parent_fraction * population) // 2
@@ -237,7 +259,7 @@ class _Evolution:
             1, _CHUNK_BYTES // (4 * num * dim * offspring_per_pair)))
         self.extra = extra_fitness
         self.rng = np.random.default_rng(seed)
-        self.backend = _NumbaBackend() if backend == "numba" else _NumpyBackend()
+        self.backend = _NumbaBackend(scoring) if backend == "numba" else _NumpyBackend()
 
         if init is None:
             pop = self.rng.standard_normal((population, num, dim))
@@ -282,16 +304,20 @@ class _Evolution:
         parents = np.argsort(self._keys(self.fit), kind="stable")[:2 * self.pairs]
         pairs = parents.reshape(self.pairs, 2)
 
-        # Survivor buffer: the `size` smallest keys seen so far, starting with the population.
-        buf = self.pop.copy()
+        # Survivors: the `size` smallest keys seen so far, starting with the population. An
+        # offspring survivor is kept as its plan (chunk number, index into that chunk's
+        # entrants) and built once, at the end, if it is still there.
         buf_fit = self.fit.copy()
         buf_key = self._keys(self.fit)
         buf_id = np.arange(size, dtype=np.int64)  # population i -> i, offspring o -> size + o
+        slot_chunk = np.full(size, -1, np.int64)  # -1: population member buf_id
+        slot_index = np.zeros(size, np.int64)
+        entrant_plans = {}
         elite_id = int(np.argmax(self.fit))
         elite_fit = float(self.fit[elite_id])
         elite = self.pop[elite_id].copy()
 
-        for start in range(0, self.offspring, self.chunk):
+        for chunk_no, start in enumerate(range(0, self.offspring, self.chunk)):
             if time.perf_counter() > deadline:
                 return False
             n = min(self.chunk, self.offspring - start)
@@ -313,15 +339,30 @@ class _Evolution:
                 kept = np.zeros(size, bool)
                 kept[keep[keep < size]] = True
                 slots = np.flatnonzero(~kept)
-                buf[slots] = self.backend.materialize(self.pop, plan, entrants)
+                entrant_plans[chunk_no] = plan.subset(entrants)
+                slot_chunk[slots] = chunk_no
+                slot_index[slots] = np.arange(entrants.size)
                 buf_fit[slots] = fit[entrants]
                 buf_key[slots] = keys[entrants]
                 buf_id[slots] = size + start + entrants
+                for k in [k for k in entrant_plans if not np.any(slot_chunk == k)]:
+                    del entrant_plans[k]
 
+        elite_slot = -1
         if elite_id not in buf_id:
-            slot = int(np.argmax(buf_key))
-            buf[slot], buf_fit[slot], buf_id[slot] = elite, elite_fit, elite_id
-        self.pop = buf
+            elite_slot = int(np.argmax(buf_key))
+            buf_fit[elite_slot], buf_id[elite_slot] = elite_fit, elite_id
+            slot_chunk[elite_slot] = -2
+        new = np.empty_like(self.pop)
+        members = slot_chunk == -1
+        new[members] = self.pop[buf_id[members]]
+        for k, sub in entrant_plans.items():
+            sl = np.flatnonzero(slot_chunk == k)
+            if sl.size:
+                new[sl] = self.backend.materialize(self.pop, sub, slot_index[sl])
+        if elite_slot >= 0:
+            new[elite_slot] = elite
+        self.pop = new
         self.fit = buf_fit
         return True
 
@@ -342,7 +383,7 @@ def evolve(num_classes: int, dim: int, *, seed: int = 0, population: int = 3000,
            mutation_rate: float = 0.01, chunk_size: int | None = None,
            time_limit: float | None = None, init: np.ndarray | None = None,
            init_noise: float = 0.1, extra_fitness=None, backend: str = "numba",
-           progress: bool = True) -> Result:
+           scoring: str = "incremental", progress: bool = True) -> Result:
     """HPN's evolutionary algorithm (seed 000, §2.1); defaults are the paper's configuration.
 
     Fitness = minimum pairwise angle in degrees + ``extra_fitness(batch)`` where ``batch`` is a
@@ -352,22 +393,26 @@ def evolve(num_classes: int, dim: int, *, seed: int = 0, population: int = 3000,
     ~64 MiB of float32 sets). ``time_limit`` (seconds) stops early, returning the best set found.
     The best individual always survives (elitism), so ``history`` — the best fitness after each
     completed generation — never decreases. ``backend="numpy"`` runs the slow reference.
+    ``scoring`` (numba backend): ``"incremental"`` scores an offspring from its parents' ranked
+    cached cosines, ``"full"`` reads all its pairs; both give bit-identical fitness values, so
+    the run is the same, only slower with ``"full"`` (kept as the reference).
     """
     start = time.perf_counter()
     init = _check_params(num_classes, dim, population, generations, parent_fraction,
                          offspring_per_pair, mutation_rate, chunk_size, time_limit, init,
-                         init_noise, backend)
+                         init_noise, backend, scoring)
     params = dict(seed=int(seed), population=population, generations=generations,
                   parent_fraction=float(parent_fraction), offspring_per_pair=offspring_per_pair,
                   mutation_rate=float(mutation_rate), chunk_size=chunk_size,
                   time_limit=time_limit, init=init is not None, init_noise=float(init_noise),
-                  extra_fitness=extra_fitness is not None, backend=backend)
+                  extra_fitness=extra_fitness is not None, backend=backend, scoring=scoring)
     params = {k: v for k, v in params.items() if v is not None}
     deadline = start + time_limit if time_limit is not None else math.inf
     state = _Evolution(num_classes, dim, seed=seed, population=population,
                        parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
                        mutation_rate=mutation_rate, chunk_size=chunk_size, init=init,
-                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend)
+                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend,
+                       scoring=scoring)
     initial = state.best[1]
     history, done, stopped = [], 0, False
     from tqdm.auto import tqdm
@@ -395,7 +440,7 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
             polish_time: float = 10.0, chunk_size: int | None = None,
             time_limit: float | None = None, init: np.ndarray | None = None,
             init_noise: float = 0.1, extra_fitness=None, extra_loss=None,
-            backend: str = "numba", progress: bool = True) -> Result:
+            backend: str = "numba", scoring: str = "incremental", progress: bool = True) -> Result:
     """The EA above plus gradient local search (a memetic algorithm).
 
     Every ``search_every`` generations the elite is improved by ``search_iterations`` steps of
@@ -412,14 +457,15 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
     crossover only recombines rows, so it has no small moves. The local search supplies them; the
     EA keeps a population for the semantic ``extra_fitness`` term. Defaults (population 100,
     15 pairs x 20 offspring, 20 generations) take seconds at K=100, D=25. ``history`` holds the
-    best fitness after each generation; ``time_limit`` bounds the whole run.
+    best fitness after each generation; ``time_limit`` bounds the whole run. ``backend`` and
+    ``scoring`` as in :func:`evolve`.
     """
     from protogen.solvers.gradient import polish, tammes
 
     start = time.perf_counter()
     init = _check_params(num_classes, dim, population, generations, parent_fraction,
                          offspring_per_pair, mutation_rate, chunk_size, time_limit, init,
-                         init_noise, backend)
+                         init_noise, backend, scoring)
     for name, value in (("search_every", search_every), ("search_iterations", search_iterations),
                         ("final_iterations", final_iterations),
                         ("polish_iterations", polish_iterations),
@@ -437,13 +483,14 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
                   polish_time=float(polish_time), chunk_size=chunk_size, time_limit=time_limit,
                   init=init is not None, init_noise=float(init_noise),
                   extra_fitness=extra_fitness is not None, extra_loss=extra_loss is not None,
-                  backend=backend)
+                  backend=backend, scoring=scoring)
     params = {k: v for k, v in params.items() if v is not None}
     deadline = start + time_limit if time_limit is not None else math.inf
     state = _Evolution(num_classes, dim, seed=seed, population=population,
                        parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
                        mutation_rate=mutation_rate, chunk_size=chunk_size, init=init,
-                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend)
+                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend,
+                       scoring=scoring)
     initial = state.best[1]
     improved = [None]  # the best locally searched set in float64 (the population is float32)
 
