@@ -9,7 +9,8 @@ from protogen.errors import InputError
 from protogen.solvers import _kernels as kernels
 from protogen.solvers import _kernels_incremental as scoring
 from protogen.solvers.evolutionary import (
-    _mutation_plan, _Plan, crossover_numpy, evolve, max_cosine_numpy, memetic, mutate_numpy)
+    _mutation_plan, _Plan, crossover_numpy, evolve, max_cosine_numpy, mutate_numpy)
+from protogen.solvers.memetic import memetic
 
 
 def _unit_population(rng, size, num, dim):

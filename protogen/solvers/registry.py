@@ -129,11 +129,14 @@ class EvolutionParams:
     chunk_size: int | None = param(None, low=1, help="offspring scored at once")
     init_noise: float = param(0.1, low=0)
     backend: str = param("numba", choices=_BACKENDS)
+    scoring: str = param("incremental", choices=("incremental", "full"),
+                         help="offspring scores from the parents' ranked cosines (exact), or "
+                              "the full reference scan")
 
 
 @dataclass(frozen=True)
 class MemeticParams:
-    """:func:`protogen.solvers.evolutionary.memetic`: the EA plus gradient local search."""
+    """:func:`protogen.solvers.memetic.memetic`: the EA plus gradient local search."""
 
     population: int = param(100, low=2)
     generations: int = param(20, low=0)
@@ -149,6 +152,9 @@ class MemeticParams:
     chunk_size: int | None = param(None, low=1)
     init_noise: float = param(0.1, low=0)
     backend: str = param("numba", choices=_BACKENDS)
+    scoring: str = param("incremental", choices=("incremental", "full"),
+                         help="offspring scores from the parents' ranked cosines (exact), or "
+                              "the full reference scan")
 
 
 @dataclass(frozen=True)
@@ -235,7 +241,7 @@ def _run_evolutionary(num, dim, p, *, seed, time_limit, progress, init, extra_lo
 
 
 def _run_memetic(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
-    from protogen.solvers.evolutionary import memetic
+    from protogen.solvers.memetic import memetic
 
     return memetic(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
                    extra_fitness=extra_fitness, extra_loss=extra_loss, **dataclasses.asdict(p))
