@@ -8,7 +8,8 @@ import torch
 
 from protogen.energies import riesz_energy
 from protogen.errors import InputError
-from protogen.solvers.gradient import energy_descent, hpn_sgd, polish, tammes
+from protogen.solvers.descent import energy_descent, hpn_sgd
+from protogen.solvers.gradient import polish, tammes
 from protogen.sphere import max_cosine, min_angle_deg, random_points
 
 

@@ -14,7 +14,7 @@ from protogen import semantics
 from protogen.io import load_prototypes
 from protogen.solvers import solve
 from protogen.solvers.evolutionary import evolve
-from protogen.solvers.gradient import hpn_sgd
+from protogen.solvers.descent import hpn_sgd
 from protogen.sphere import min_angle_deg, random_points
 from protogen.terms import Term
 from protogen.terms.hierarchy import (HierarchyTerm, group_angle_stats, grouped_assignment,

@@ -90,7 +90,7 @@ class GradientParams:
 
 @dataclass(frozen=True)
 class HpnSgdParams:
-    """:func:`protogen.solvers.gradient.hpn_sgd` (the official HPN optimisation)."""
+    """:func:`protogen.solvers.descent.hpn_sgd` (the official HPN optimisation)."""
 
     epochs: int | None = param(None, low=1, help="default 1000; 10,000 with official")
     lr: float = param(0.1, low=0, low_open=True)
@@ -104,7 +104,7 @@ class HpnSgdParams:
 
 @dataclass(frozen=True)
 class EnergyParams:
-    """:func:`protogen.solvers.gradient.energy_descent` (Riesz s-energy, s = 0 logarithmic)."""
+    """:func:`protogen.solvers.descent.energy_descent` (Riesz s-energy, s = 0 logarithmic)."""
 
     s: float = param(1.0, low=0, help="Riesz exponent")
     half_space: bool = param(False, help="prototypes and their antipodes")
@@ -219,14 +219,14 @@ def _run_gradient(num, dim, p, *, seed, time_limit, progress, init, extra_loss, 
 
 
 def _run_hpn_sgd(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
-    from protogen.solvers.gradient import hpn_sgd
+    from protogen.solvers.descent import hpn_sgd
 
     return hpn_sgd(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
                    extra_loss=extra_loss, **dataclasses.asdict(p))
 
 
 def _run_energy(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
-    from protogen.solvers.gradient import energy_descent
+    from protogen.solvers.descent import energy_descent
 
     return energy_descent(num, dim, seed=seed, time_limit=time_limit, progress=progress,
                           init=init, extra_loss=extra_loss, **dataclasses.asdict(p))
