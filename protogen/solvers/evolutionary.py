@@ -378,6 +378,30 @@ def _result(state, method, params, history, generations_run, stopped, start, ext
                   history=[float(h) for h in history])
 
 
+def start_evolution(num_classes, dim, start, *, seed, population, generations, parent_fraction,
+                    offspring_per_pair, mutation_rate, chunk_size, time_limit, init, init_noise,
+                    extra_fitness, backend, scoring, **extra_params):
+    """What :func:`evolve` and the memetic solver share before their first generation: checked
+    parameters, the ``params`` record (``extra_params`` appended), the population, the
+    deadline."""
+    init = _check_params(num_classes, dim, population, generations, parent_fraction,
+                         offspring_per_pair, mutation_rate, chunk_size, time_limit, init,
+                         init_noise, backend, scoring)
+    params = dict(seed=int(seed), population=population, generations=generations,
+                  parent_fraction=float(parent_fraction), offspring_per_pair=offspring_per_pair,
+                  mutation_rate=float(mutation_rate), **extra_params, chunk_size=chunk_size,
+                  time_limit=time_limit, init=init is not None, init_noise=float(init_noise),
+                  extra_fitness=extra_fitness is not None, backend=backend, scoring=scoring)
+    params = {k: v for k, v in params.items() if v is not None}
+    deadline = start + time_limit if time_limit is not None else math.inf
+    state = _Evolution(num_classes, dim, seed=seed, population=population,
+                       parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
+                       mutation_rate=mutation_rate, chunk_size=chunk_size, init=init,
+                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend,
+                       scoring=scoring)
+    return params, state, deadline
+
+
 def evolve(num_classes: int, dim: int, *, seed: int = 0, population: int = 3000,
            generations: int = 300, parent_fraction: float = 0.3, offspring_per_pair: int = 300,
            mutation_rate: float = 0.01, chunk_size: int | None = None,
@@ -398,21 +422,11 @@ def evolve(num_classes: int, dim: int, *, seed: int = 0, population: int = 3000,
     the run is the same, only slower with ``"full"`` (kept as the reference).
     """
     start = time.perf_counter()
-    init = _check_params(num_classes, dim, population, generations, parent_fraction,
-                         offspring_per_pair, mutation_rate, chunk_size, time_limit, init,
-                         init_noise, backend, scoring)
-    params = dict(seed=int(seed), population=population, generations=generations,
-                  parent_fraction=float(parent_fraction), offspring_per_pair=offspring_per_pair,
-                  mutation_rate=float(mutation_rate), chunk_size=chunk_size,
-                  time_limit=time_limit, init=init is not None, init_noise=float(init_noise),
-                  extra_fitness=extra_fitness is not None, backend=backend, scoring=scoring)
-    params = {k: v for k, v in params.items() if v is not None}
-    deadline = start + time_limit if time_limit is not None else math.inf
-    state = _Evolution(num_classes, dim, seed=seed, population=population,
-                       parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
-                       mutation_rate=mutation_rate, chunk_size=chunk_size, init=init,
-                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend,
-                       scoring=scoring)
+    params, state, deadline = start_evolution(
+        num_classes, dim, start, seed=seed, population=population, generations=generations,
+        parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
+        mutation_rate=mutation_rate, chunk_size=chunk_size, time_limit=time_limit, init=init,
+        init_noise=init_noise, extra_fitness=extra_fitness, backend=backend, scoring=scoring)
     initial = state.best[1]
     history, done, stopped = [], 0, False
     from tqdm.auto import tqdm

@@ -13,7 +13,7 @@ import numpy as np
 from protogen.errors import InputError
 
 from protogen.result import Result
-from protogen.solvers.evolutionary import _check_params, _Evolution, _result
+from protogen.solvers.evolutionary import _result, start_evolution
 
 
 def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
@@ -46,9 +46,6 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
     from protogen.solvers.gradient import polish, tammes
 
     start = time.perf_counter()
-    init = _check_params(num_classes, dim, population, generations, parent_fraction,
-                         offspring_per_pair, mutation_rate, chunk_size, time_limit, init,
-                         init_noise, backend, scoring)
     for name, value in (("search_every", search_every), ("search_iterations", search_iterations),
                         ("final_iterations", final_iterations),
                         ("polish_iterations", polish_iterations),
@@ -58,22 +55,15 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
             raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
     if not float(polish_time) >= 0:
         raise InputError(f"polish_time must be >= 0 seconds, got {polish_time!r}")
-    params = dict(seed=int(seed), population=population, generations=generations,
-                  parent_fraction=float(parent_fraction), offspring_per_pair=offspring_per_pair,
-                  mutation_rate=float(mutation_rate), search_every=search_every,
-                  search_iterations=search_iterations, final_iterations=final_iterations,
-                  polish_iterations=polish_iterations, polish_rounds=polish_rounds,
-                  polish_time=float(polish_time), chunk_size=chunk_size, time_limit=time_limit,
-                  init=init is not None, init_noise=float(init_noise),
-                  extra_fitness=extra_fitness is not None, extra_loss=extra_loss is not None,
-                  backend=backend, scoring=scoring)
-    params = {k: v for k, v in params.items() if v is not None}
-    deadline = start + time_limit if time_limit is not None else math.inf
-    state = _Evolution(num_classes, dim, seed=seed, population=population,
-                       parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
-                       mutation_rate=mutation_rate, chunk_size=chunk_size, init=init,
-                       init_noise=init_noise, extra_fitness=extra_fitness, backend=backend,
-                       scoring=scoring)
+    params, state, deadline = start_evolution(
+        num_classes, dim, start, seed=seed, population=population, generations=generations,
+        parent_fraction=parent_fraction, offspring_per_pair=offspring_per_pair,
+        mutation_rate=mutation_rate, chunk_size=chunk_size, time_limit=time_limit, init=init,
+        init_noise=init_noise, extra_fitness=extra_fitness, backend=backend, scoring=scoring,
+        search_every=search_every, search_iterations=search_iterations,
+        final_iterations=final_iterations, polish_iterations=polish_iterations,
+        polish_rounds=polish_rounds, polish_time=float(polish_time),
+        extra_loss=extra_loss is not None)
     initial = state.best[1]
     improved = [None]  # the best locally searched set in float64 (the population is float32)
 

@@ -135,26 +135,19 @@ class EvolutionParams:
 
 
 @dataclass(frozen=True)
-class MemeticParams:
-    """:func:`protogen.solvers.memetic.memetic`: the EA plus gradient local search."""
+class MemeticParams(EvolutionParams):
+    """:func:`protogen.solvers.memetic.memetic`: the EA (smaller by default) plus gradient
+    local search."""
 
     population: int = param(100, low=2)
     generations: int = param(20, low=0)
-    parent_fraction: float = param(0.3, low=0, high=1, low_open=True)
     offspring_per_pair: int = param(20, low=1)
-    mutation_rate: float = param(0.01, low=0, high=1)
     search_every: int = param(5, low=1)
     search_iterations: int = param(100, low=0)
     final_iterations: int = param(300, low=0)
     polish_iterations: int = param(3, low=0)
     polish_rounds: int = param(3, low=0)
     polish_time: float = param(10.0, low=0)
-    chunk_size: int | None = param(None, low=1)
-    init_noise: float = param(0.1, low=0)
-    backend: str = param("numba", choices=_BACKENDS)
-    scoring: str = param("incremental", choices=("incremental", "full"),
-                         help="offspring scores from the parents' ranked cosines (exact), or "
-                              "the full reference scan")
 
 
 @dataclass(frozen=True)
