@@ -203,6 +203,11 @@ def test_cnn9_is_the_papers_nine_layer_network():
     sphere = sphere_cnn9((1, 28, 28), 7, sphere_op="linear")
     assert sum(isinstance(m, SphereConv2d) for m in sphere.modules()) == 9
     assert sphere(torch.zeros(2, 1, 28, 28)).shape == (2, 7)
+    from protogen.train.registry import build_model
+
+    mhe = build_model("mhe-cnn9", (3, 32, 32), 5)          # seed 002 Table 11: 64/128/256
+    assert [c.out_channels for c in mhe.modules() if isinstance(c, nn.Conv2d)] == \
+        [64] * 3 + [128] * 3 + [256] * 3
 
 
 # ---------------------------------------------------------------------------------- CLI

@@ -51,7 +51,7 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @click.option("--loss", default="prototype", show_default=True,
               help="prototype | softmax | ncm (learnable class means) | squared (regression "
                    "baseline) | multitask (joint baseline: cross-entropy + squared loss) | "
-                   "w-softmax | ga-softmax (protogen.layers).")
+                   "w-softmax | ga-softmax | hier-softmax (protogen.layers).")
 @click.option("--reduction", type=click.Choice(["sum", "mean"]),
               help="How the prototype losses reduce over a batch: sum (the paper's Eq. 1 and "
                    "official code) or mean [default: mean; --recipe hpn: sum].")
@@ -70,7 +70,8 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @click.option("--ncm-mean", type=click.Choice(["decay", "online", "condensation"]),
               help="How --loss ncm computes its class means (Deep NCM) [default: decay].")
 @click.option("--model", default="mlp", show_default=True,
-              help="mlp, cnn, resnet32, sphere-cnn (protogen.layers), or module:callable (your "
+              help="mlp, cnn, resnet32, sphere-cnn, cnn9, sphere-cnn9, mhe-cnn9 (protogen.layers), "
+                   "or module:callable (your "
                    "own nn.Module factory, called with the output dimension).")
 @click.option("--augment", default="auto", show_default=True,
               help="crop,flip | crop | flip | none; auto = crop+flip for 32x32 colour images "
@@ -228,7 +229,7 @@ def _config(opts: dict, ctx: click.Context):
     return config
 
 
-_SPHERE_MODELS = ("sphere-cnn", "sphere-cnn9", "cnn9")
+_SPHERE_MODELS = ("sphere-cnn", "sphere-cnn9", "cnn9", "mhe-cnn9")
 
 
 def _layer_options(opts, sphere_model: bool, w_head: bool, model_options: dict,

@@ -109,6 +109,10 @@ register_head("ga-softmax", _ga_softmax)
 
 register_model("cnn9", cnn9)
 register_model("sphere-cnn9", sphere_cnn9)
+# Seed 002's CNN-9 (Appendix A, Table 11) has 64/128/256 filters instead of 001's 64/96/128.
+register_model("mhe-cnn9", lambda input_shape, out_dim, sphere_op="none", k=0.5,
+               batchnorm=True, rescale=False: cnn9(input_shape, out_dim, sphere_op, k,
+                                                   (64, 128, 256), batchnorm, rescale))
 
 
 # ------------------------------------------ protogen.layers (seed 003, DH2L classifier)
