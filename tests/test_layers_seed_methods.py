@@ -143,6 +143,9 @@ def test_metric_energy_term_by_hand():
     reg = MetricEnergyRegularizer([a], "continuous", weight=0.5)
     sims = [1 - 0.25, 1 - 0.5, 1 - 0.75]                              # 1 - angle/pi
     assert float(reg()) == pytest.approx(0.5 * np.mean(sims))
+    # the literal sum over ordered pairs i != j of §4.1
+    literal = MetricEnergyRegularizer([a], "continuous", weight=0.5, reduction="sum")
+    assert float(literal()) == pytest.approx(0.5 * 2 * sum(sims))
     with pytest.raises(InputError):
         MetricEnergyRegularizer([a], "nope")
 
@@ -193,6 +196,13 @@ def test_sphereconv_weights_get_no_weight_decay_by_default():
     assert not torch.equal(net["plain"].weight, before[1])
 
 
+def test_old_runs_keep_weight_decay_on_sphere_weights():
+    from protogen.train import TrainConfig
+
+    assert TrainConfig().sphere_weight_decay is False
+    assert TrainConfig.from_dict({}).sphere_weight_decay is True   # saved before this setting
+
+
 def test_cnn9_is_the_papers_nine_layer_network():
     net = cnn9((3, 32, 32), 10)
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
@@ -229,6 +239,7 @@ def test_cli_runs_the_completed_methods(run, tmp_path):
     assert r.exit_code == 0, r.output
     c = _config(tmp_path / "a")
     assert c["loss"] == "hier-softmax" and c["regularizers"]["hier_scope"] == "batch"
+    assert run("evaluate", "a").exit_code == 0         # the HierarchicalLinear head rebuilds
     assert c["regularizers"]["energy_metric"] == "discrete-ternary"
     r = run(*base, "--recipe", "dh2l", "--hierarchy", "h.csv", "--batch-size", "64",
             "--out", "b")

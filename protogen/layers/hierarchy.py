@@ -289,20 +289,31 @@ class HierarchyRegularizer:
 class MetricEnergyRegularizer:
     """Callable ``() -> Tensor``: DH2L's energy term 'E' (§4.1), λ_e Σ_layers mean_{i<j}
     S(w_i, w_j) over each layer's neurons (rows of the flattened weight), S the metric's
-    similarity (1 − D, or the cos-* similarity)."""
+    similarity (1 − D, or the cos-* similarity).
 
-    def __init__(self, weights: list, metric: str = "gm", weight: float = 0.1):
+    §4.1 writes the term as λ_e Σ_{i≠j} d(w_i, w_j); ``reduction="mean"`` (the default)
+    divides by the number of pairs, as MHE's Eq. 4 (which the paper cites for 'E') and the
+    paper's own Eqs. 6–7 do, so one λ_e fits layers of any width; ``reduction="sum"`` is the
+    literal Σ over ordered pairs i ≠ j (2 Σ_{i<j})."""
+
+    def __init__(self, weights: list, metric: str = "gm", weight: float = 0.1,
+                 reduction: str = "mean"):
         check_metric(metric)
         if not weight >= 0:
             raise InputError(f"the energy weight must be >= 0, got {weight}")
+        if reduction not in ("mean", "sum"):
+            raise InputError(f"reduction must be mean or sum, got {reduction!r}")
         self.weights = [w for w in weights if w.flatten(1).shape[0] >= 2]
-        self.metric, self.weight = metric, float(weight)
+        self.metric, self.weight, self.reduction = metric, float(weight), reduction
 
     def __call__(self) -> torch.Tensor:
         if not self.weights:
             return torch.zeros(())
-        terms = [_mean_upper(pairwise_similarity(w.flatten(1), self.metric))
-                 for w in self.weights]
+        terms = []
+        for w in self.weights:
+            mean = _mean_upper(pairwise_similarity(w.flatten(1), self.metric))
+            n = w.flatten(1).shape[0]
+            terms.append(mean if self.reduction == "mean" else mean * n * (n - 1))
         return self.weight * torch.stack(terms).sum()
 
 
