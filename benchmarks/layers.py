@@ -3,6 +3,18 @@ RESULTS.md.
 
     python benchmarks/layers.py                      # all parts, 3 seeds (about 15 min on 2 cores)
     python benchmarks/layers.py --parts sphere --repeats 2 --epochs 6 --no-write
+    # the seeds' settings on full MNIST / Fashion-MNIST training sets (CNN-9; a GPU run):
+    python benchmarks/layers.py --dataset mnist --device cuda
+    python benchmarks/layers.py --dataset idx:/usr/share/datasets/fashion-mnist --device cuda
+    # a quick check on a subset, CPU, the small network:
+    python benchmarks/layers.py --dataset mnist --limit-train 2000 --epochs 1 --repeats 1 \
+        --model small --no-write
+
+With ``--dataset`` other than digits the parts ``sphere``, ``mhe`` and ``hier`` run the seeds'
+methods on that data set's full training set (or ``--limit-train``) with the paper-style CNN-9
+(``--model cnn9``: 3×3 conv stages 64/96/128 × 3, seed 001 §4.2; ``--model small``: the
+16/32/64 × 1 ``sphere-cnn`` for CPUs); see :func:`real_parts` for the variants and settings.
+Each part's table ends with a line saying whether the paper's claim holds in these means.
 
 Parts (same seeds, same data order, same optimiser for every variant of a part):
 
@@ -39,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import command_line, machine, markdown_table, replace_section, utc_now
+from _layers_real import load_real, real_parts, verdict
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -184,6 +197,29 @@ def part_protos(seeds, epochs, target):
     return out
 
 
+def part_real(part: str, dataset: str, seeds, epochs: int, target: float, *, model: str,
+              device: str, limit_train=None, limit_test=None, threads: int = 1) -> dict:
+    data, hierarchy = load_real(dataset, limit_train, limit_test)
+    path = Path(tempfile.mkdtemp()) / "hierarchy.json"
+    path.write_text(json.dumps(hierarchy))
+    spec = real_parts(model)[part]
+    out = {}
+    for name, extra in spec["variants"]:
+        cfg = {**spec["base"], **extra, "dataset": dataset, "epochs": epochs, "device": device,
+               "threads": threads}
+        regs = dict(cfg.get("regularizers", {}))
+        if regs.get("hierarchy") == "HIER":
+            regs["hierarchy"] = str(path)
+            cfg["regularizers"] = regs
+        t0 = time.perf_counter()
+        curves = [run({**cfg, "seed": s}, data) for s in seeds]
+        out[name] = summarise(curves, target)
+        out[name]["seconds_per_run"] = (time.perf_counter() - t0) / len(seeds)
+        print(f"  {name}: {out[name]['final_mean']:.4f} ± {out[name]['final_std']:.4f} "
+              f"({out[name]['seconds_per_run']:.0f} s per run)", flush=True)
+    return out
+
+
 def _fmt_reach(r: dict, epochs: int) -> str:
     if r["reach_mean"] is None:
         return f"not within {epochs} (0/{r['runs']})"
@@ -201,8 +237,8 @@ def table(results: dict, epochs: int, target: float) -> str:
 def write_section(payload: dict) -> None:
     p = payload
     parts = ["## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
-             f"Measured {p['date']} on {p['machine']}, CPU only, torch {p['torch']}, "
-             f"{p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
+             f"Measured {p['date']} on {p['machine']}, torch {p['torch']}; the digits and "
+             f"synthetic parts CPU only, {p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
              "were shared with other jobs while measuring (load average about 10). Commands: "
              + "; ".join(sorted({f"`{v.get('command', p['command'])}`"
                                  for v in p["settings"].values()})) + ".", ""]
@@ -240,6 +276,15 @@ def write_section(payload: dict) -> None:
                   f"{r['hierarchy_min_angle_deg']:.2f}° against the plain solve's "
                   f"{r['hierarchy_plain_min_angle_deg']:.2f}° (cost "
                   f"{100 * r['hierarchy_min_angle_cost']:.1f} %, 10 % allowed).", ""]
+    for key in sorted(k for k in p["results"] if "@" in k):
+        part, dataset = key.split("@", 1)
+        s = p["settings"][key]
+        parts += [f"**{part} on {dataset}** ({s['train_size']} training / "
+                  f"{s.get('test_size', 'all')} test examples, "
+                  f"{s['model']}, {s['epochs']} epochs, {s['device']}, seeds "
+                  f"{', '.join(map(str, s['seeds']))}; `{s['command']}`):", "",
+                  table(p["results"][key], s["epochs"], s["target"]), "",
+                  verdict(part, p["results"][key]), ""]
     parts += [p.get("notes", "").strip(), ""]
     replace_section("layers", "\n".join(parts), RESULTS)
 
@@ -251,6 +296,14 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override every part's epochs")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--notes-file", help="text appended to the RESULTS.md section")
+    ap.add_argument("--dataset", default="digits",
+                    help="digits (the small parts above) or a full data set for the parts "
+                         "sphere, mhe, hier: mnist, idx:/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--model", choices=["cnn9", "small"], default="cnn9",
+                    help="network for --dataset runs (cnn9: the papers'; small: 16/32/64)")
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (--dataset runs)")
+    ap.add_argument("--limit-train", type=int, help="a fixed training subset (--dataset runs)")
+    ap.add_argument("--limit-test", type=int, help="a fixed test subset (quick checks only)")
     args = ap.parse_args(argv)
     import torch
 
@@ -264,17 +317,31 @@ def main(argv=None) -> None:
     funcs = {"sphere": part_sphere, "mhe": part_mhe, "hier": part_hier,
              "hier-small": lambda *a: part_hier(*a, train_per=8, spread=0.4),
              "protos": part_protos}
+    real = args.dataset != "digits"
+    if real:
+        funcs = {part: (lambda *a, part=part: part_real(
+            part, args.dataset, *a, model=args.model, device=args.device,
+            limit_train=args.limit_train, limit_test=args.limit_test)) for part in ("sphere", "mhe", "hier")}
+        settings = {part: {"epochs": args.epochs or 10, "target": 0.98 if "fashion" not in
+                           args.dataset else 0.88} for part in funcs}
+        if args.parts == ap.get_default("parts"):
+            args.parts = "sphere,mhe,hier"
     t0 = time.perf_counter()
     previous = json.loads(RAW.read_text()) if RAW.exists() else {}
     results = dict(previous.get("results", {}))
     kept = dict(previous.get("settings", {}))
     for part in [p.strip() for p in args.parts.split(",") if p.strip()]:
         print(f"[{part}]", flush=True)
-        results[part] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
+        key = f"{part}@{args.dataset}" if real else part
+        results[key] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
         command = command_line(["benchmarks/layers.py", *(argv or sys.argv[1:])])
-        kept[part] = {**settings[part], "command": command,
-                      "minutes": (time.perf_counter() - t0) / 60}
-        payload = {"date": utc_now("%Y-%m-%d"), "machine": machine(),
+        kept[key] = {**settings[part], "command": command,
+                     "minutes": (time.perf_counter() - t0) / 60}
+        if real:
+            kept[key].update(model=args.model, device=args.device, seeds=seeds,
+                             train_size=args.limit_train or "all",
+                             test_size=args.limit_test or "all")
+        payload = {"date": utc_now("%Y-%m-%d"), "machine": machine(torch_info=real),
                    "torch": torch.__version__, "repeats": args.repeats, "seeds": seeds,
                    "command": command,
                    "elapsed_min": (time.perf_counter() - t0) / 60, "settings": kept,
@@ -290,6 +357,8 @@ def main(argv=None) -> None:
     for part, res in results.items():
         if part != "protos":
             print(f"\n[{part}]\n" + table(res, kept[part]["epochs"], kept[part]["target"]))
+            if "@" in part:
+                print(verdict(part.split("@")[0], res))
     if not args.no_write:
         print(f"wrote {RESULTS}")
 

@@ -31,6 +31,10 @@ def test_every_hierarchy_metric_by_hand():
     dh = 0.5
     want = {"continuous": theta, "discrete": dh, "am": (theta + dh) / 2,
             "gm": math.sqrt(theta * dh + 1e-8), "hm": 2 * theta * dh / (theta + dh + 1e-8)}
+    # Eqs. 10-11: normalised cosine similarities c_Dh = (cos(pi/2) + 1)/2 = 1/2 and
+    # c = (-1/3 + 1)/2 = 1/3; their means are similarities, the distance is 1 - mean.
+    want.update({"cos-am": 1 - 5 / 12, "cos-gm": 1 - math.sqrt(1 / 6 + 1e-8),
+                 "cos-hm": 1 - 2 * (1 / 6) / (5 / 6 + 1e-8)})
     assert set(want) == set(HIERARCHY_METRICS)
     for metric, value in want.items():
         d = pairwise_distances(x, metric)

@@ -54,14 +54,16 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @click.option("--loss", default="prototype", show_default=True,
               help="prototype | softmax | ncm (learnable class means) | squared (regression "
                    "baseline) | multitask (joint baseline: cross-entropy + squared loss) | "
-                   "w-softmax | ga-softmax (protogen.layers).")
+                   "w-softmax | ga-softmax | hier-softmax (protogen.layers).")
 @click.option("--reduction", type=click.Choice(["sum", "mean"]),
               help="How the prototype losses reduce over a batch: sum (the paper's Eq. 1 and "
                    "official code) or mean [default: mean; --recipe hpn: sum].")
-@click.option("--recipe", type=click.Choice(["hpn"]),
+@click.option("--recipe", type=click.Choice(["hpn", "dh2l"]),
               help="A paper's full training recipe; settings given explicitly still win. hpn: "
                    "SGD 0.01, momentum 0.9, weight decay 1e-4, batch 128, 250 epochs, x0.1 at "
-                   "40%% and 80%%, sum reduction, crop+flip on 32x32 images.")
+                   "40%% and 80%%, sum reduction, crop+flip on 32x32 images. dh2l (seed 003, "
+                   "needs --hierarchy): SGD 0.1, momentum 0.9, weight decay 5e-4, batch 512, "
+                   "300 epochs, --loss hier-softmax, --hier-weight 0.1, --hier-energy 0.1.")
 @click.option("--dim", type=click.IntRange(min=1),
               help="Output dimension where no prototype file fixes it (softmax, regression).")
 @click.option("--hidden", is_flag=True,
@@ -71,22 +73,52 @@ _DIRECT = ("prototypes", "dataset", "task", "loss", "dim", "hidden", "model", "e
 @click.option("--ncm-mean", type=click.Choice(["decay", "online", "condensation"]),
               help="How --loss ncm computes its class means (Deep NCM) [default: decay].")
 @click.option("--model", default="mlp", show_default=True,
-              help="mlp, cnn, resnet32, sphere-cnn (protogen.layers), or module:callable (your "
+              help="mlp, cnn, resnet32, sphere-cnn, cnn9, sphere-cnn9, mhe-cnn9 (protogen.layers), "
+                   "or module:callable (your "
                    "own nn.Module factory, called with the output dimension).")
 @click.option("--augment", default="auto", show_default=True,
               help="crop,flip | crop | flip | none; auto = crop+flip for 32x32 colour images "
                    "(the paper's CIFAR recipe), none otherwise. Runs on the training device.")
-@click.option("--sphere-op", type=click.Choice(["cosine", "linear", "sigmoid",
-                                                "learnable-sigmoid"]),
-              help="SphereConv operator of --model sphere-cnn.")
+@click.option("--sphere-op", metavar="OP",
+              help="SphereConv operator of --model sphere-cnn/sphere-cnn9/cnn9: cosine, linear, "
+                   "sigmoid, learnable-sigmoid (also the W-Softmax operator unless --head-op).")
+@click.option("--sphere-k", type=click.FloatRange(min=0, min_open=True),
+              help="k of the sigmoid SphereConv operator [default: 0.5].")
+@click.option("--head-op", metavar="OP",
+              help="W-/GA-Softmax operator g(θ): cosine, linear, sigmoid [default: --sphere-op, "
+                   "else cosine].")
+@click.option("--head-k", type=click.FloatRange(min=0, min_open=True),
+              help="k of the sigmoid W-/GA-Softmax [default: 0.5].")
+@click.option("--norm", "norm", type=click.Choice(["batch", "sphere", "sphere-rescaled",
+                                                   "sphere+batch", "sphere-rescaled+batch"]),
+              help="Normalisation of the sphere-cnn/cnn9 models: BatchNorm after plain "
+                   "convolutions, or SphereNorm (SphereConv as the normaliser, seed 001 §2.5; "
+                   "-rescaled: learned σ·g + β), with or without BatchNorm [default: "
+                   "sphere+batch for SphereConv, batch for plain].")
+@click.option("--sphere-weight-decay", is_flag=True,
+              help="Apply --weight-decay to SphereConv and W-Softmax weights too (seed 001 "
+                   "trains them without).")
 @click.option("--margin", type=float, help="Margin of the w-softmax / ga-softmax heads.")
-@click.option("--mhe", metavar="SPEC", help="MHE regulariser, e.g. s=2,hidden=1,output=10,half-space.")
+@click.option("--mhe", metavar="SPEC", help="MHE regulariser, e.g. s=2,hidden=1,output=10,"
+                                           "half-space; output-mode=data for the mini-batch "
+                                           "classes only (seed 002 §3.6).")
 @click.option("--orth", type=click.FloatRange(min=0), help="Orthogonality regulariser weight.")
 @click.option("--hierarchy", metavar="NAME|FILE|dataset",
               help="Class hierarchy regulariser (DH2L); 'dataset' takes the data set's own "
                    "super-classes (CIFAR-100's coarse labels).")
-@click.option("--hier-metric", type=click.Choice(["am", "gm", "hm", "discrete", "continuous"]),
-              default="gm", show_default=True, help="Hierarchy regulariser metric.")
+@click.option("--hier-metric", default="gm", show_default=True, metavar="METRIC",
+              help="DH2L metric: am, gm, hm, discrete, continuous, cos-am, cos-gm, cos-hm; "
+                   "suffix -ternary and/or -arccos (D') for the discrete part.")
+@click.option("--hier-weight", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="λ of the hierarchical regulariser.")
+@click.option("--hier-scope", type=click.Choice(["batch", "full"]), default="batch",
+              show_default=True, help="batch: the hierarchy of the classes in each mini-batch "
+                                      "(seed 003); full: every class at every step.")
+@click.option("--hier-energy", type=click.FloatRange(min=0),
+              help="λ_e of DH2L's energy term on the hidden layers (every layer without "
+                   "--hierarchy).")
+@click.option("--energy-metric", metavar="METRIC",
+              help="Metric of --hier-energy [default: --hier-metric].")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd",
@@ -163,37 +195,85 @@ def _config(opts: dict, ctx: click.Context):
 
     from protogen.train import TrainConfig
 
+    from protogen.distances import check_metric
+    from protogen.layers.sphereconv import OPERATORS
+
     regs = {}
-    for key in ("mhe", "orth", "hierarchy"):
+    for key in ("mhe", "orth", "hierarchy", "hier_energy", "energy_metric"):
         if opts[key]:
             regs[key] = opts[key]
-    if opts["hierarchy"]:
+    for key in ("hier_metric", "energy_metric"):
+        if opts[key]:
+            check_metric(opts[key])
+    if opts["hierarchy"] or opts["hier_energy"]:
         regs["hier_metric"] = opts["hier_metric"]
+    if opts["hierarchy"]:
+        regs.update(hier_weight=opts["hier_weight"], hier_scope=opts["hier_scope"])
+    for key in ("sphere_op", "head_op"):
+        if opts[key] and opts[key] not in OPERATORS[: 4 if key == "sphere_op" else 3]:
+            raise InputError(f"unknown --{key.replace('_', '-')} {opts[key]!r} (choose from "
+                             f"{', '.join(OPERATORS[: 4 if key == 'sphere_op' else 3])})")
     model_options, head_options = {}, {}
     if opts["margin"] is not None:
         head_options["margin"] = opts["margin"]
     if opts["ncm_mean"]:
         head_options["mean"] = opts["ncm_mean"]
+    sphere_model = opts["model"] in _SPHERE_MODELS
+    w_head = opts["loss"] in ("w-softmax", "ga-softmax")
     if opts["sphere_op"]:
         # The operator shapes the SphereConv layers and the W-/GA-Softmax head's logits.
-        if opts["model"] == "sphere-cnn":
+        if sphere_model:
             model_options["sphere_op"] = opts["sphere_op"]
-        if opts["loss"] in ("w-softmax", "ga-softmax"):
+        if w_head:
             head_options["operator"] = opts["sphere_op"]
         if not (model_options or "operator" in head_options):
-            raise InputError("--sphere-op applies to --model sphere-cnn and --loss "
-                             "w-softmax/ga-softmax")
+            raise InputError("--sphere-op applies to --model sphere-cnn/sphere-cnn9/cnn9 and "
+                             "--loss w-softmax/ga-softmax")
+    _layer_options(opts, sphere_model, w_head, model_options, head_options)
     mile = _floats(opts["milestones"], "--milestones")
     config = TrainConfig(
         **{k: opts[k] for k in _DIRECT}, compile=opts["compile_"],
         joint_weights=tuple(_floats(opts["joint_weights"], "--joint-weights", 2)),
         model_options=model_options, head_options=head_options, regularizers=regs,
-        milestones=None if mile is None else [int(m) for m in mile])
+        milestones=None if mile is None else [int(m) for m in mile],
+        sphere_weight_decay=opts["sphere_weight_decay"])
     if opts["recipe"]:
         explicit = {name for name in opts if name != "recipe"
                     and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
         config = config.with_recipe(opts["recipe"], explicit)
     return config
+
+
+_SPHERE_MODELS = ("sphere-cnn", "sphere-cnn9", "cnn9", "mhe-cnn9")
+
+
+def _layer_options(opts, sphere_model: bool, w_head: bool, model_options: dict,
+                   head_options: dict) -> None:
+    """--sphere-k, --head-op, --head-k and --norm into the model's and head's options."""
+    if opts["sphere_k"] is not None:
+        if not sphere_model:
+            raise InputError("--sphere-k applies to --model sphere-cnn/sphere-cnn9/cnn9")
+        model_options["k"] = opts["sphere_k"]
+    for key, option in (("head_op", "operator"), ("head_k", "k")):
+        if opts[key] is not None:
+            if not w_head:
+                raise InputError(f"--{key.replace('_', '-')} applies to --loss "
+                                 "w-softmax/ga-softmax")
+            head_options[option] = opts[key]
+    norm = opts["norm"]
+    if norm:
+        if not sphere_model:
+            raise InputError("--norm applies to --model sphere-cnn/sphere-cnn9/cnn9")
+        model_options["batchnorm"] = norm == "batch" or norm.endswith("+batch")
+        model_options["rescale"] = norm.startswith("sphere-rescaled")
+        if norm == "batch":
+            # Fig. 5's "BatchNorm" column: plain convolutions with BatchNorm.
+            if "sphere_op" in model_options:
+                raise InputError("--norm batch means plain convolutions; drop --sphere-op (or "
+                                 "use --norm sphere+batch)")
+            model_options["sphere_op"] = "none"
+        else:
+            model_options.setdefault("sphere_op", "cosine")   # SphereNorm: cosine SphereConv
 
 
 @main.command("evaluate")

@@ -20,8 +20,9 @@ import torch
 import torch.nn as nn
 
 from protogen.errors import InputError
-from protogen.layers.hierarchy import (HierarchicalLinear, HierarchyRegularizer,  # noqa: F401
-                                       load_hierarchy)
+from protogen.layers.hierarchy import (HierarchicalLinear,  # noqa: F401
+                                       HierarchicalSoftmaxHead, HierarchyRegularizer,
+                                       MetricEnergyRegularizer, load_hierarchy)
 from protogen.layers.mhe import MHERegularizer, parse_mhe_spec  # noqa: F401
 from protogen.layers.sphereconv import (OPERATORS, SphereCNN, SphereConv2d,  # noqa: F401
                                         SphereLinear, WSoftmaxHead, orthogonality)
@@ -34,6 +35,9 @@ def _output_weight(model: nn.Module, head) -> tuple[torch.Tensor | None, nn.Modu
     head is a plain softmax on the network's outputs. ``None`` for fixed prototypes."""
     if head is None:
         return None, None
+    if isinstance(getattr(head, "linear", None), HierarchicalLinear):
+        # W = centres[g] + subs is recomputed at every call: hand over the module.
+        return head.linear, None
     w = getattr(head, "weight", None)
     if isinstance(w, torch.Tensor) and w.dim() == 2:
         return w, None
@@ -51,23 +55,43 @@ def hidden_layers(model: nn.Module, exclude: nn.Module | None = None) -> list[nn
     return [m for m in model.modules() if isinstance(m, _NEURON_LAYERS) and m is not exclude]
 
 
+def call_regularizer(reg, labels=None) -> torch.Tensor:
+    """The regulariser call protocol: ``reg(labels=...)`` for a regulariser that declares
+    ``wants_labels`` (MHE's data-dependent output term, the mini-batch hierarchy), else
+    ``reg()``."""
+    if labels is not None and getattr(reg, "wants_labels", False):
+        return reg(labels=labels)
+    return reg()
+
+
 def build_regularizers(model: nn.Module, *, mhe=None, orth: float = 0.0, hierarchy=None,
                        hier_metric: str = "gm", class_names=None, head=None,
                        hier_weight: float = 0.1, hier_constraint: float = 0.1,
-                       ) -> list[Callable[[], torch.Tensor]]:
-    """Regularisers for ``model`` (+ ``head``), each a callable ``() -> scalar Tensor`` to add
-    to the loss at every step.
+                       hier_scope: str = "batch", hier_energy: float = 0.0,
+                       energy_metric: str | None = None, labels_available: bool = True,
+                       ) -> list[Callable[..., torch.Tensor]]:
+    """Regularisers for ``model`` (+ ``head``), each a callable added to the loss at every
+    step through :func:`call_regularizer` (those with ``wants_labels`` get the batch labels).
 
-    ``mhe``: an MHE spec (``"s=2,hidden=1,output=10,half-space"``); ``orth``: weight of the
-    orthogonality term ‖ŴŴᵀ − I‖²_F summed over hidden layers (directions for SphereConv
-    layers, raw weights for plain ones); ``hierarchy``: a hierarchy name or file for the output
-    layer, with ``hier_metric`` in am/gm/hm/discrete/continuous, needs ``class_names``.
+    ``mhe``: an MHE spec (``"s=2,hidden=1,output=10,half-space"``, ``output-mode=data``);
+    ``orth``: weight of the orthogonality term ‖ŴŴᵀ − I‖²_F summed over hidden layers
+    (directions for SphereConv layers, raw weights for plain ones); ``hierarchy``: a hierarchy
+    name or file for the output layer (seed 003), with ``hier_metric`` (see
+    :func:`protogen.distances.parse_metric`), weight ``hier_weight`` and ``hier_scope``
+    (``batch``: the classes of each mini-batch, the paper's; ``full``), needs ``class_names``;
+    ``hier_energy``: λ_e of DH2L's energy term 'E' with ``energy_metric`` (default
+    ``hier_metric``) on the hidden layers, and on the classifier too when no hierarchy is given
+    (the paper's Table 1 applies it to every layer but BatchNorm). ``labels_available=False``
+    (regression) refuses the terms that need class labels.
     """
-    regs: list[Callable[[], torch.Tensor]] = []
+    regs: list[Callable[..., torch.Tensor]] = []
     out_w, out_layer = _output_weight(model, head)
     hidden = hidden_layers(model, exclude=out_layer)
     if mhe:
         spec = parse_mhe_spec(mhe)
+        if spec.output_mode == "data" and not labels_available:
+            raise InputError("--mhe output-mode=data needs class labels (a classification "
+                             "task); use output-mode=full")
         regs.append(MHERegularizer([m.weight for m in hidden], out_w, spec))
     if orth:
         orth = float(orth)
@@ -80,15 +104,21 @@ def build_regularizers(model: nn.Module, *, mhe=None, orth: float = 0.0, hierarc
 
         if layers:
             regs.append(orth_term)
+    if hier_energy:
+        weights = [m.weight for m in hidden]
+        if not hierarchy and isinstance(out_w, torch.Tensor):
+            weights.append(out_w)
+        regs.append(MetricEnergyRegularizer(weights, energy_metric or hier_metric,
+                                            float(hier_energy)))
     if hierarchy:
-        if class_names is None:
+        if not labels_available or class_names is None:
             raise InputError("--hierarchy needs class names, and this data set has none")
         if out_w is None:
             raise InputError("--hierarchy regularises the classifier's weights; the fixed "
-                             "prototype head has none (use --loss softmax, w-softmax or "
-                             "ga-softmax)")
+                             "prototype head has none (use --loss softmax, w-softmax, "
+                             "ga-softmax or hier-softmax)")
         h = load_hierarchy(hierarchy)
         ids, _ = h.group_ids(class_names)
         regs.append(HierarchyRegularizer(out_w, ids, metric=hier_metric, weight=hier_weight,
-                                         constraint_weight=hier_constraint))
+                                         constraint_weight=hier_constraint, scope=hier_scope))
     return regs

@@ -12,10 +12,20 @@ the centre "is equivalent to a mean vector"); :class:`HierarchicalLinear` holds 
 parts as separate parameters.
 
 Regulariser (Eqs. 4–7): R = R_p + R_c + λ_C·C with
-  R_p = 1/G Σ_g 2/(n_g(n_g − 1)) Σ_{i<j ∈ g} (1 − D(w_sub,i, w_sub,j))   (within a group, Eq. 6)
-  R_c = 2/(G(G − 1)) Σ_{a<b} (1 − D(W_super,a, W_super,b))              (across groups, Eq. 7)
-where D ∈ [0, 1] is an angular distance (§3.2) and "1 − D" is the paper's reversed form, so
-minimising R spreads sub-classes within their group and the groups apart. Constraints (Appendix,
+  R_p = 1/G Σ_g 2/(n_g(n_g − 1)) Σ_{i<j ∈ g} S(w_sub,i, w_sub,j)   (within a group, Eq. 6)
+  R_c = 2/(G(G − 1)) Σ_{a<b} S(W_super,a, W_super,b)              (across groups, Eq. 7)
+where S = 1 − D for an angular distance D ∈ [0, 1] (Eq. 9, the paper's reversed form) or the
+cosine similarity of Eqs. 10–11 (:func:`protogen.distances.pairwise_similarity`), so minimising
+R spreads sub-classes within their group and the groups apart.
+
+Mini-batch hierarchy (§3.1.2, "E(R(W)) = 1/|m_x| Σ_{m_x} R(W; m_x)", and §4.1: "the global
+hierarchical structure is not given ... partial hierarchical structure is shown within each
+mini-batch"): called with the batch's ``labels`` (scope ``batch``, the default) R is computed on
+the classes present in the batch and their super-classes only (a plain layer's centres are then
+the means of the present classes' rows); scope ``full`` or no labels uses every class.
+
+Energy term 'E' (§4.1 "Baseline setting", Tables 1–6): λ_e Σ_layers mean_{i<j} S(w_i, w_j)
+over the neurons of each layer with the same metrics (:class:`MetricEnergyRegularizer`). Constraints (Appendix,
 as hinge penalties): C1 an inner sphere's radius is below its outer one, ‖w_sub,k‖ ≤ ‖W_super,g‖;
 C3 spheres of different groups do not overlap, ‖W_super,a − W_super,b‖ ≥ r_a + r_b with
 r_g = max_{k∈g} ‖w_sub,k‖. C2 (an inner centre inside its outer sphere) needs a root sphere of
@@ -38,11 +48,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from protogen.distances import HIERARCHY_METRICS as METRICS
-from protogen.distances import SignSTE, pairwise_distances, sign_ste  # noqa: F401 (re-exported)
+from protogen.distances import (SignSTE, check_metric, pairwise_distances,  # noqa: F401
+                                pairwise_similarity, sign_ste)
 from protogen.errors import FileFormatError, InputError
 
 BUNDLED_HIERARCHIES = ("cifar100",)
+SCOPES = ("batch", "full")
 
 
 # ----------------------------------------------------------------------------- files
@@ -219,10 +230,10 @@ def hierarchical_regularization(centers: torch.Tensor, subs: torch.Tensor, group
         part = subs[torch.as_tensor(members, device=subs.device)]
         radii.append(part.norm(dim=1).max())
         if len(members) >= 2:
-            within.append(1 - _mean_upper(pairwise_distances(part, metric)))
+            within.append(_mean_upper(pairwise_similarity(part, metric)))
     total = torch.stack(within).mean() if within else subs.new_zeros(())
     if centers.shape[0] >= 2:
-        total = total + 1 - _mean_upper(pairwise_distances(centers, metric))
+        total = total + _mean_upper(pairwise_similarity(centers, metric))
     if constraint_weight > 0:
         idx = torch.as_tensor(ids, device=subs.device)
         c1 = F.relu(subs.norm(dim=1) - centers.norm(dim=1)[idx]).mean()
@@ -237,24 +248,94 @@ def hierarchical_regularization(centers: torch.Tensor, subs: torch.Tensor, group
 
 
 class HierarchyRegularizer:
-    """Callable ``() -> Tensor``: λ·R for the output layer ``layer`` (a weight tensor or a
-    :class:`HierarchicalLinear`)."""
+    """Callable ``(labels=None) -> Tensor``: λ·R for the output layer ``layer`` (a weight
+    tensor or a :class:`HierarchicalLinear`); with ``labels`` and scope ``batch`` R covers the
+    classes present in the mini-batch (the paper's)."""
+
+    wants_labels = True
 
     def __init__(self, layer, group_ids, *, metric: str = "gm", weight: float = 0.1,
-                 constraint_weight: float = 0.1):
-        if metric not in METRICS:
-            raise InputError(f"unknown hierarchy metric {metric!r} (choose from "
-                             f"{', '.join(METRICS)})")
-        self.layer, self.metric = layer, metric
+                 constraint_weight: float = 0.1, scope: str = "batch"):
+        check_metric(metric)
+        if scope not in SCOPES:
+            raise InputError(f"unknown hierarchy scope {scope!r} (choose from batch, full)")
+        self.layer, self.metric, self.scope = layer, metric, scope
         self.group_ids = np.asarray(group_ids)
         self.weight, self.constraint_weight = float(weight), float(constraint_weight)
 
-    def parts(self):
+    def parts(self, classes=None):
+        """(centres, sub parts, group index of each sub part) of all or the given classes."""
+        ids = self.group_ids
+        if classes is not None:
+            groups, ids = np.unique(self.group_ids[classes], return_inverse=True)
+            idx = torch.as_tensor(classes, dtype=torch.long)
         if isinstance(self.layer, HierarchicalLinear):
-            return self.layer.centers, self.layer.subs
-        return decompose(self.layer, self.group_ids)
+            if classes is None:
+                return self.layer.centers, self.layer.subs, ids
+            return (self.layer.centers[torch.as_tensor(groups, device=self.layer.subs.device)],
+                    self.layer.subs[idx.to(self.layer.subs.device)], ids)
+        w = self.layer if classes is None else self.layer[idx.to(self.layer.device)]
+        return (*decompose(w, ids), ids)
+
+    def __call__(self, labels=None) -> torch.Tensor:
+        classes = None
+        if labels is not None and self.scope == "batch":
+            classes = np.unique(torch.as_tensor(labels).detach().cpu().numpy())
+        centers, subs, ids = self.parts(classes)
+        return self.weight * hierarchical_regularization(centers, subs, ids, self.metric,
+                                                         self.constraint_weight)
+
+
+class MetricEnergyRegularizer:
+    """Callable ``() -> Tensor``: DH2L's energy term 'E' (§4.1), λ_e Σ_layers mean_{i<j}
+    S(w_i, w_j) over each layer's neurons (rows of the flattened weight), S the metric's
+    similarity (1 − D, or the cos-* similarity).
+
+    §4.1 writes the term as λ_e Σ_{i≠j} d(w_i, w_j); ``reduction="mean"`` (the default)
+    divides by the number of pairs, as MHE's Eq. 4 (which the paper cites for 'E') and the
+    paper's own Eqs. 6–7 do, so one λ_e fits layers of any width; ``reduction="sum"`` is the
+    literal Σ over ordered pairs i ≠ j (2 Σ_{i<j})."""
+
+    def __init__(self, weights: list, metric: str = "gm", weight: float = 0.1,
+                 reduction: str = "mean"):
+        check_metric(metric)
+        if not weight >= 0:
+            raise InputError(f"the energy weight must be >= 0, got {weight}")
+        if reduction not in ("mean", "sum"):
+            raise InputError(f"reduction must be mean or sum, got {reduction!r}")
+        self.weights = [w for w in weights if w.flatten(1).shape[0] >= 2]
+        self.metric, self.weight, self.reduction = metric, float(weight), reduction
 
     def __call__(self) -> torch.Tensor:
-        centers, subs = self.parts()
-        return self.weight * hierarchical_regularization(centers, subs, self.group_ids,
-                                                         self.metric, self.constraint_weight)
+        if not self.weights:
+            return torch.zeros(())
+        terms = []
+        for w in self.weights:
+            mean = _mean_upper(pairwise_similarity(w.flatten(1), self.metric))
+            n = w.flatten(1).shape[0]
+            terms.append(mean if self.reduction == "mean" else mean * n * (n - 1))
+        return self.weight * torch.stack(terms).sum()
+
+
+class HierarchicalSoftmaxHead(nn.Module):
+    """Softmax cross-entropy on a :class:`HierarchicalLinear` classifier (learnable super-class
+    centres, W = W_super[g(k)] + w_sub[k], no bias: seed 003 Eq. 3 and its Appendix, "a bias
+    term in the FC layer is not used")."""
+
+    task = "classification"
+
+    def __init__(self, in_dim: int, group_ids):
+        super().__init__()
+        self.linear = HierarchicalLinear(in_dim, group_ids)
+
+    def forward(self, features):
+        return features
+
+    def logits(self, x):
+        return self.linear(x.to(self.linear.subs.dtype))
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(self.logits(outputs), targets)
+
+    def predict(self, outputs):
+        return self.logits(outputs).argmax(dim=1)

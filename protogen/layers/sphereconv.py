@@ -282,11 +282,13 @@ class SphereCNN(nn.Module):
     ``stages`` output channels per stage, ``depth`` convolutions per stage, then a linear layer to
     ``out_dim`` features for the head. ``sphere_op`` picks the SphereConv operator; ``"none"``
     builds the same network from plain ``nn.Conv2d`` (the paper's "Original Conv" baseline).
+    ``batchnorm=False`` with SphereConv is SphereNorm (§2.5: SphereConv as the normalisation),
+    ``rescale`` its learned σ·g + β; ``pool_last`` pools after the last stage too.
     """
 
     def __init__(self, input_shape, out_dim: int, sphere_op: str = "cosine", k: float = 0.5,
                  stages=(16, 32, 64), depth: int = 1, batchnorm: bool = True,
-                 rescale: bool = False):
+                 rescale: bool = False, pool_last: bool = False):
         super().__init__()
         c, h, w = (int(s) for s in input_shape)
         if sphere_op != "none":
@@ -304,7 +306,7 @@ class SphereCNN(nn.Module):
                     layers.append(nn.BatchNorm2d(width))
                 layers.append(nn.ReLU(inplace=True))
                 c = width
-            if stage < len(stages) - 1 and min(h, w) >= 4:
+            if (stage < len(stages) - 1 or pool_last) and min(h, w) >= 4:
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
         self.features = nn.Sequential(*layers)
@@ -312,3 +314,22 @@ class SphereCNN(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.features(x), 1))
+
+
+def cnn9(input_shape, out_dim: int, sphere_op: str = "none", k: float = 0.5,
+         widths=(64, 96, 128), batchnorm: bool = True, rescale: bool = False) -> SphereCNN:
+    """The 9-layer CNN of seed 001 §4.2 (Table 1): three stages of three 3×3 convolutions with
+    64, 96 and 128 filters (§4.3 / Fig. 4: Conv1.1 64, Conv2.1 96, Conv3.1 128; Conv3.1 is
+    "the seventh convolutional layer"), BatchNorm + ReLU, 2×2 max-pooling after each stage
+    (seed 002 Table 11's CNN-9 pattern), then a linear layer to ``out_dim`` features.
+    ``sphere_op="none"`` is the "Original Conv" column; ``--model sphere-cnn9`` defaults to
+    cosine SphereConv."""
+    return SphereCNN(input_shape, out_dim, sphere_op=sphere_op, k=k, stages=tuple(widths),
+                     depth=3, batchnorm=batchnorm, rescale=rescale, pool_last=True)
+
+
+def sphere_cnn9(input_shape, out_dim: int, sphere_op: str = "cosine", k: float = 0.5,
+                widths=(64, 96, 128), batchnorm: bool = True, rescale: bool = False) -> SphereCNN:
+    """:func:`cnn9` with SphereConv layers (cosine by default)."""
+    return cnn9(input_shape, out_dim, sphere_op=sphere_op, k=k, widths=widths,
+                batchnorm=batchnorm, rescale=rescale)

@@ -163,8 +163,21 @@ def _check_saved_run(c: TrainConfig, data: DataSet, saved: RunInfo) -> None:
 
 
 # --------------------------------------------------------------------------------- head
-def build_head(c: TrainConfig, protos, k: int | None, bounds) -> tuple[nn.Module, int]:
-    """The head and the network output dimension it expects."""
+def hierarchy_spec(c: TrainConfig, dataset: str, dataset_info: dict | None):
+    """The run's --hierarchy, with ``dataset`` resolved to the data set's own super-classes."""
+    spec = c.regularizers.get("hierarchy")
+    if spec == "dataset":
+        spec = (dataset_info or {}).get("hierarchy")
+        if not spec:
+            raise InputError(f"--hierarchy dataset: data set {dataset!r} carries no class "
+                             "hierarchy (CIFAR-100 does)")
+    return spec
+
+
+def build_head(c: TrainConfig, protos, k: int | None, bounds, *, class_names=None,
+               hierarchy=None) -> tuple[nn.Module, int]:
+    """The head and the network output dimension it expects (``class_names`` and the resolved
+    ``hierarchy`` for --loss hier-softmax)."""
     if c.task == "classification":
         if c.loss == "prototype":
             if protos is None:
@@ -176,6 +189,8 @@ def build_head(c: TrainConfig, protos, k: int | None, bounds) -> tuple[nn.Module
         options = dict(c.head_options)
         if c.loss == "prototype":
             options["reduction"] = c.reduction or "mean"
+        if c.loss == "hier-softmax":
+            options.update(hierarchy=hierarchy, class_names=class_names)
         return registry.build_head(c.loss, dim, k, prototypes=protos, **options), dim
     lo, hi = bounds
     if c.task == "regression":
@@ -256,7 +271,10 @@ def prepare(c: TrainConfig, *, data: DataSet | None = None,
         proto_info, k, bounds = saved.prototypes, saved.num_classes, tuple(saved.bounds)
         if c.task in ("regression", "joint"):
             bounds = (0.0, 1.0)   # placeholders too: the checkpoint holds the bounds buffer
-    head, out_dim = build_head(c, protos, k, bounds)
+    names = data.class_names if saved is None else saved.class_names
+    d_info = data.info if saved is None else saved.dataset_info
+    hier = hierarchy_spec(c, data.name, d_info) if c.loss == "hier-softmax" else None
+    head, out_dim = build_head(c, protos, k, bounds, class_names=names, hierarchy=hier)
     model = build_model(c, data.input_shape, out_dim)
     if saved is None:
         x = data.train.x
@@ -272,21 +290,22 @@ def prepare(c: TrainConfig, *, data: DataSet | None = None,
 
 
 # -------------------------------------------------------------- regularisers, optimiser
-def build_regularizers(prep: Prepared) -> list[Callable[[], torch.Tensor]]:
-    """The layers' regularisers (MHE, orthogonality, hierarchy) for this network, each a
-    callable ``() -> scalar Tensor`` added to the loss at every step."""
+def build_regularizers(prep: Prepared) -> list[Callable[..., torch.Tensor]]:
+    """The layers' regularisers (MHE, orthogonality, hierarchy, DH2L's energy) for this
+    network; the loop adds each to the loss at every step through
+    :func:`protogen.layers.call_regularizer` (with the batch labels for those that want them)."""
     spec = {k: v for k, v in prep.config.regularizers.items() if v not in (None, 0, 0.0, "")}
     if not spec:
         return []
     options = dict(prep.config.regularizers)
-    if options.get("hierarchy") == "dataset":
-        # The data set's own super-classes (CIFAR-100's coarse labels).
-        options["hierarchy"] = prep.info.dataset_info.get("hierarchy")
-        if not options["hierarchy"]:
-            raise InputError(f"--hierarchy dataset: data set {prep.data.name!r} carries no "
-                             "class hierarchy (CIFAR-100 does)")
+    if options.get("hierarchy"):
+        # "dataset": the data set's own super-classes (CIFAR-100's coarse labels).
+        options["hierarchy"] = hierarchy_spec(prep.config, prep.data.name,
+                                              prep.info.dataset_info)
     return list(layers.build_regularizers(prep.net.model, class_names=prep.info.class_names,
-                                          head=prep.net.head, **options))
+                                          head=prep.net.head,
+                                          labels_available=prep.config.task != "regression",
+                                          **options))
 
 
 def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1) -> Optimisation:
@@ -294,7 +313,7 @@ def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1)
     the milestone epochs, stepped once an epoch: the paper's) or ``cosine`` (stepped every
     batch: a linear warm-up over ``warmup`` epochs, then half a cosine down to zero); and the
     float16 gradient scaler."""
-    params = [p for p in net.parameters() if p.requires_grad]
+    params = parameter_groups(net, c.weight_decay, c.sphere_weight_decay)
     if c.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
     else:
@@ -309,6 +328,24 @@ def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1)
         c.amp_dtype == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return Optimisation(opt, scheduler, torch.amp.GradScaler("cuda", enabled=scaling),
                         per_step=c.schedule == "cosine")
+
+
+def parameter_groups(net: nn.Module, weight_decay: float, sphere_weight_decay: bool = False):
+    """The optimiser's parameter groups. SphereNet (seed 001 §2.4, "Network Regularization":
+    "because the norm of weights is no longer crucial, we stop using the l2 weight decay")
+    trains its angular weights without decay: the kernels of SphereConv2d/SphereLinear and the
+    W-/GA-Softmax class weights (both used only through their directions) get weight decay 0
+    unless ``sphere_weight_decay``; every other parameter gets ``weight_decay``."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if sphere_weight_decay or not weight_decay:
+        return params
+    angular = (layers.SphereConv2d, layers.SphereLinear, layers.WSoftmaxHead)
+    no_decay = {id(m.weight) for m in net.modules() if isinstance(m, angular)}
+    plain = [p for p in params if id(p) not in no_decay]
+    spherical = [p for p in params if id(p) in no_decay]
+    if not spherical:
+        return params
+    return [{"params": plain}, {"params": spherical, "weight_decay": 0.0}]
 
 
 def cosine_factor(total_steps: int, warmup_steps: int):

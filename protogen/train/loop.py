@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from protogen.errors import InputError
+from protogen.layers import call_regularizer
 from protogen.train import metrics as M
 from protogen.train.augment import Augment, parse_augment
 from protogen.train.build import Network, Optimisation, Prepared
@@ -237,8 +238,9 @@ def run_epoch(epoch: int, prep: Prepared, model: nn.Module, opt: Optimisation, r
         with torch.autocast(device.type, dtype=dtype, enabled=c.amp):
             outputs = model(x)
         loss = net.head.loss(outputs.float(), _targets(task, labels, values))
+        reg_labels = labels if task != "regression" else None
         for reg in regs:
-            loss = loss + reg()
+            loss = loss + call_regularizer(reg, reg_labels)
         opt.optimizer.zero_grad(set_to_none=True)
         opt.scaler.scale(loss).backward()
         opt.scaler.step(opt.optimizer)

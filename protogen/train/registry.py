@@ -20,7 +20,8 @@ from typing import Callable
 import torch.nn as nn
 
 from protogen.errors import InputError
-from protogen.layers.sphereconv import SphereCNN, WSoftmaxHead
+from protogen.layers.hierarchy import HierarchicalSoftmaxHead, load_hierarchy
+from protogen.layers.sphereconv import SphereCNN, WSoftmaxHead, cnn9, sphere_cnn9
 from protogen.train import heads as H
 from protogen.train import models as M
 
@@ -104,3 +105,26 @@ def _ga_softmax(in_dim, num_classes, *, prototypes=None, margin=None, **options)
 register_model("sphere-cnn", SphereCNN)
 register_head("w-softmax", _w_softmax)
 register_head("ga-softmax", _ga_softmax)
+
+
+register_model("cnn9", cnn9)
+register_model("sphere-cnn9", sphere_cnn9)
+# Seed 002's CNN-9 (Appendix A, Table 11) has 64/128/256 filters instead of 001's 64/96/128.
+register_model("mhe-cnn9", lambda input_shape, out_dim, sphere_op="none", k=0.5,
+               batchnorm=True, rescale=False: cnn9(input_shape, out_dim, sphere_op, k,
+                                                   (64, 128, 256), batchnorm, rescale))
+
+
+# ------------------------------------------ protogen.layers (seed 003, DH2L classifier)
+def _hier_softmax(in_dim, num_classes, *, prototypes=None, hierarchy=None, class_names=None,
+                  **_):
+    """A HierarchicalLinear classifier (learnable super-class centres, no bias)."""
+    if not hierarchy:
+        raise InputError("--loss hier-softmax needs --hierarchy NAME|FILE|dataset")
+    if not class_names:
+        raise InputError("--loss hier-softmax needs a data set with class names")
+    ids, _ = load_hierarchy(hierarchy).group_ids(class_names)
+    return HierarchicalSoftmaxHead(in_dim, ids)
+
+
+register_head("hier-softmax", _hier_softmax)
