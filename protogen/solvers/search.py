@@ -5,22 +5,29 @@ optimiser that keeps falling into the same few basins; what finds records is man
 cheaply, and the best continued (the public Tammes solvers restart from random points and perturb
 the best, see shared/PEERS.md). :func:`global_search` does, in order:
 
-1. **Starts.** ``starts`` random codes annealed together as one batch with a short schedule
-   (:func:`protogen.solvers.gradient._anneal`: Adam on the log-sum-exp smooth max of the pairwise
-   cosines, temperature rising, step shrinking). The best ``elite`` are XX
-2. **Hops.** Each round takes one elite code (round robin) and makes ``children`` perturbed copies,
-   each by one of four moves: jitter the points of the tightest contacts, jitter a random subset,
-   move one contact point into the largest hole, or shake every point a little. The batch is
-   re-annealed locally (a gentler, shorter schedule), the ``polish_per_round`` best children are
-   polished, and the best replaces its parent when it is better (greedy acceptance; a parent that
-   has not improved for ``patience`` rounds is replaced by a fresh annealed start, keeping the
-   population diverse). Every random draw comes from one generator seeded by ``seed``.
-3. The best code found is returned, polished.
+1. **Starts.** ``starts`` random codes annealed together as one batch with the gradient
+   solver's schedule (:func:`protogen.solvers.gradient._anneal`: Adam on the log-sum-exp smooth
+   max of the pairwise cosines, temperature rising, step shrinking); for even K every other
+   start is antipodal (a line code, which the anneal keeps); the best ``elite`` are kept
+   and the best of all is polished exactly
+   (:func:`protogen.solvers.maxmin_polish.maxmin_polish`, an LP step on the contact graph).
+2. **Hops.** Each round perturbs every elite code ``children`` times, by one of four moves in
+   turn: jitter the points of the tightest contacts, jitter a random subset, move one contact
+   point into the largest hole (best of many random directions), or shake every point a little.
+   All children are re-annealed locally as one batch (a gentler, shorter, sharper schedule) and
+   an elite code is replaced by its best child when that is better (greedy acceptance). A child
+   that beats its parent is polished when its annealed value is within 1.5x the usual
+   anneal-to-polish gap of the best polished value (polishes cost tens of LPs; children of the
+   parent's own basin re-anneal to about the parent's value and are never polished). An elite
+   code that has not improved for ``patience`` rounds is replaced by a fresh annealed start,
+   which keeps the population diverse. Every random draw comes from one generator seeded by
+   ``seed``.
+3. The best polished code is returned.
 
 Budget: with ``time_limit`` the search is *anytime*: it stops at the deadline (inside an anneal if
 need be) and returns the best code so far; the result then depends on the machine's speed. Without
-it, ``rounds`` hop rounds are run (default scaled with K^2 D so that small codes get hundreds of
-rounds and K = 100, D = 25 only a few), so the result is a function of the seed alone.
+it, ``rounds`` hop rounds are run (default 3-10, scaled with K^2 D), so the result is a function
+of the seed alone (bit for bit on one machine).
 """
 
 from __future__ import annotations
@@ -51,21 +58,22 @@ def _auto_rounds(num, dim):
 
 
 def _auto_children(num, elite):
-    """Children per elite code and round: 16 for small codes, fewer (down to 2) once one
-    batched round would hold more than 2^20 cosines (e.g. 4 for K = 120 with 4 elite codes)."""
-    return int(min(16, max(2, 2**20 // (elite * num * num))))
+    """Children per elite code and round: 16 for small codes (K <= 64 with 4 elite codes), fewer
+    (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120)."""
+    return int(min(16, max(2, 2**18 // (elite * num * num))))
 
 
 def _auto_start_iterations(num, dim):
-    """Half the gradient solver's schedule (:func:`protogen.solvers.gradient._auto_iterations`):
-    400 steps for tiny codes (K D <= 500), 1000 otherwise, fewer for big K^2 D."""
-    return max(50, _auto_iterations(num, dim) // 2)
+    """The gradient solver's schedule (:func:`protogen.solvers.gradient._auto_iterations`): 800
+    steps for tiny codes (K D <= 500), 2000 otherwise, fewer for big K^2 D. Shorter starts
+    were measured worse where it matters (K = 120 in D = 3, K = 40 in D = 5)."""
+    return _auto_iterations(num, dim)
 
 
 def _auto_starts(num, dim, iterations):
     """Initial annealed starts: 64 for tiny codes, fewer (down to 8) when they would cost more
-    than ~2e8 multiply-adds (K^2 D per step), e.g. 11 for K = 120, D = 3."""
-    return int(max(8, min(64, 2e8 / (float(num) * num * dim * iterations))))
+    than ~4e8 multiply-adds (K^2 D per step), e.g. 11 for K = 120, D = 3."""
+    return int(max(8, min(64, 4e8 / (float(num) * num * dim * iterations))))
 
 
 class _Scorer:
@@ -150,10 +158,12 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
     See the module docstring for the method. ``starts``/``start_iterations``: the initial batch of
     annealed random codes and its schedule (``lr`` -> ``lr_end``, ``t_start`` -> ``t_end``);
     ``elite``: codes continued by hopping; ``rounds``: hop rounds (ignored when ``time_limit`` is
-    given, which runs rounds until the deadline); ``children``: perturbed copies per round,
-    re-annealed for ``hop_iterations`` steps (``hop_lr`` -> ``lr_end``, ``hop_t_start`` ->
-    ``t_end``); ``polish_per_round``: children polished exactly per round; ``patience``: rounds
-    without improvement before an elite code is replaced by a fresh start. With ``init`` the first
+    given: rounds then run until the deadline); ``children``: perturbed copies of each elite
+    code per round, re-annealed for ``hop_iterations`` steps (``hop_lr`` -> ``hop_lr_end``,
+    ``hop_t_start`` -> ``hop_t_end``); ``patience``: rounds without improvement before an elite
+    code is replaced by a fresh start. ``None`` defaults scale with K and D (see the ``_auto_*``
+    helpers). ``result.metadata`` says how the search ended (``search_stopped``: ``rounds`` or
+    ``time_limit``) and counts rounds, starts and polishes. With ``init`` the first
     start is ``init`` and the others are ``init`` plus ``init_noise`` noise. With ``extra_loss``
     (a torch function of the (K, D) code) the objective is max cosine + extra_loss and the final
     polish is the gradient one (the LP polish knows only the max-min objective).
@@ -213,6 +223,7 @@ class _Search:
         self.s = settings
         self.history: list[float] = []
         self.gaps: list[float] = []
+        self.fresh_count = 0
         self.best_code, self.best = None, math.inf
         self.bar = None
 
@@ -265,6 +276,15 @@ class _Search:
     def _fresh(self, count, init=None):
         """``count`` annealed starts (random, or around ``init``), best first, with values."""
         raw = self.rng.standard_normal((count, self.num, self.dim))
+        if self.num % 2 == 0:
+            # Every other start is antipodal (rows K/2.. are minus rows ..K/2). Adam keeps that
+            # symmetry (the gradient is antipodal too), so these starts search the smaller
+            # space of line codes, where the antipodal records live (24-cell, D5's 40 roots,
+            # icosahedron, ...): in D = 5, 1 in 16 such starts reaches 60 deg for K = 40 and
+            # none of 64 random ones did.
+            sym = (np.arange(count) + self.fresh_count) % 2 == 1
+            raw[sym, self.num // 2:] = -raw[sym, :self.num // 2]
+        self.fresh_count += count
         if init is not None:
             raw = init[None] + self.s["init_noise"] * raw
             raw[0] = init
@@ -283,7 +303,7 @@ class _Search:
         population = [[c, v, 0] for c, v in zip(codes[:self.s["elite"]], values)]
         self._offer(codes[0], values[0])
         self.history.append(self.best)
-        fresh_starts, done = len(codes), 0
+        done = 0
         while (rounds is None or done < rounds) and not self._out_of_time():
             self._hop(population)
             done += 1
@@ -291,13 +311,12 @@ class _Search:
             for slot in population:
                 if slot[2] >= self.s["patience"] and not self._out_of_time():
                     code, value = self._fresh(1)
-                    fresh_starts += 1
                     slot[:] = [code[0], value[0], 0]
                     self._offer(code[0], value[0])
             self.history.append(self.best)
         self.bar.close()
         stopped = "time_limit" if self._out_of_time() else "rounds"
-        metadata = dict(search_rounds=done, search_starts=fresh_starts, search_stopped=stopped,
+        metadata = dict(search_rounds=done, search_starts=self.fresh_count, search_stopped=stopped,
                         search_polishes=len(self.gaps), search_moves=",".join(MOVES))
         return self.best_code, metadata
 
