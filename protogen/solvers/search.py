@@ -7,9 +7,10 @@ the best, see shared/PEERS.md). :func:`global_search` does, in order:
 
 1. **Starts.** ``starts`` random codes annealed together as one batch with the gradient
    solver's schedule (:func:`protogen.solvers.gradient._anneal`: Adam on the log-sum-exp smooth
-   max of the pairwise cosines, temperature rising, step shrinking); for even K every other
-   start is antipodal (a line code, which the anneal keeps); the best ``elite`` are kept
-   and the best of all is polished exactly
+   max of the pairwise cosines, temperature rising, step shrinking); some starts are symmetric
+   (antipodal, or in D = 3 unions of orbits of a rotation group), a symmetry the anneal keeps
+   (:mod:`protogen.solvers.symmetric_starts`); the best ``elite`` are kept and the best of all
+   is polished exactly
    (:func:`protogen.solvers.maxmin_polish.maxmin_polish`, an LP step on the contact graph).
 2. **Hops.** Each round perturbs every elite code ``children`` times, by one of four moves in
    turn: jitter the points of the tightest contacts, jitter a random subset, move one contact
@@ -45,6 +46,7 @@ from protogen.solvers.gradient import (_BATCH_ELEMENTS, _anneal, _auto_iteration
                                        _dtype, _threads_for)
 from protogen.solvers.gradient import polish as gradient_polish
 from protogen.solvers.maxmin_polish import maxmin_polish
+from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
 from protogen.sphere import normalize
 
 MOVES = ("contacts", "subset", "hole", "shake")
@@ -72,8 +74,8 @@ def _auto_start_iterations(num, dim):
 
 def _auto_starts(num, dim, iterations):
     """Initial annealed starts: 64 for tiny codes, fewer (down to 8) when they would cost more
-    than ~4e8 multiply-adds (K^2 D per step), e.g. 11 for K = 120, D = 3."""
-    return int(max(8, min(64, 4e8 / (float(num) * num * dim * iterations))))
+    than ~1e9 multiply-adds (K^2 D per step), e.g. 28 for K = 120, D = 3."""
+    return int(max(8, min(64, 1e9 / (float(num) * num * dim * iterations))))
 
 
 class _Scorer:
@@ -273,21 +275,28 @@ class _Search:
         if annealed_value < self.best + margin:
             self._polish(code, annealed_value)
 
+    def _draw_start(self, index) -> np.ndarray:
+        """Start number ``index``: in D = 3 every 4th (from the 2nd) is a union of point-group
+        orbits and every 4th (from the 4th) antipodal, in D >= 4 every other one is antipodal
+        (see :mod:`protogen.solvers.symmetric_starts`; the record codes they find there: the
+        120-point code in D = 3, the 24-cell, D5's 40 roots), the rest uniform random.
+        Symmetric kinds that do not exist for K fall back to random."""
+        start = None
+        if self.dim == 3 and index % 4 == 1:
+            start = point_group_start(self.num, self.dim, self.rng)
+        elif index % (4 if self.dim == 3 else 2) == (3 if self.dim == 3 else 1):
+            start = antipodal_start(self.num, self.dim, self.rng)
+        return self.rng.standard_normal((self.num, self.dim)) if start is None else start
+
     def _fresh(self, count, init=None):
         """``count`` annealed starts (random, or around ``init``), best first, with values."""
-        raw = self.rng.standard_normal((count, self.num, self.dim))
-        if self.num % 2 == 0:
-            # Every other start is antipodal (rows K/2.. are minus rows ..K/2). Adam keeps that
-            # symmetry (the gradient is antipodal too), so these starts search the smaller
-            # space of line codes, where the antipodal records live (24-cell, D5's 40 roots,
-            # icosahedron, ...): in D = 5, 1 in 16 such starts reaches 60 deg for K = 40 and
-            # none of 64 random ones did.
-            sym = (np.arange(count) + self.fresh_count) % 2 == 1
-            raw[sym, self.num // 2:] = -raw[sym, :self.num // 2]
-        self.fresh_count += count
-        if init is not None:
-            raw = init[None] + self.s["init_noise"] * raw
+        if init is None:
+            raw = np.stack([self._draw_start(self.fresh_count + i) for i in range(count)])
+        else:
+            raw = init[None] + self.s["init_noise"] * self.rng.standard_normal(
+                (count, self.num, self.dim))
             raw[0] = init
+        self.fresh_count += count
         raw /= np.linalg.norm(raw, axis=2, keepdims=True)
         codes = self._anneal(raw, self.s["start_iterations"], self.s["lr"], self.s["lr_end"],
                              self.s["t_start"], self.s["t_end"])
