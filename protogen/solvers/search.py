@@ -1,4 +1,4 @@
-"""Global search for the Tammes problem: short annealed starts, basin hopping, exact polish.
+"""Global search for the Tammes problem: annealed (symmetric) starts, basin hopping, LP polish.
 
 The annealed gradient solver (:func:`protogen.solvers.gradient.tammes`) is a strong local
 optimiser that keeps falling into the same few basins; what finds records is many basins, tried
@@ -67,8 +67,9 @@ def _auto_children(num, elite):
 
 def _auto_start_iterations(num, dim):
     """The gradient solver's schedule (:func:`protogen.solvers.gradient._auto_iterations`): 800
-    steps for tiny codes (K D <= 500), 2000 otherwise, fewer for big K^2 D. Shorter starts
-    were measured worse where it matters (K = 120 in D = 3, K = 40 in D = 5)."""
+    steps for tiny codes (K D <= 500), 2000 otherwise, fewer for big K^2 D. Longer anneals land
+    in better basins (K = 40, D = 5, best of 8 random starts: 58.87 / 59.20 / 59.50 deg after
+    500 / 1000 / 2000 steps), so the starts are not shortened."""
     return _auto_iterations(num, dim)
 
 
