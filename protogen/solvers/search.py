@@ -277,15 +277,16 @@ class _Search:
             self._polish(code, annealed_value)
 
     def _draw_start(self, index) -> np.ndarray:
-        """Start number ``index``: in D = 3 every 4th (from the 2nd) is a union of point-group
-        orbits and every 4th (from the 4th) antipodal, in D >= 4 every other one is antipodal
-        (see :mod:`protogen.solvers.symmetric_starts`; the record codes they find there: the
-        120-point code in D = 3, the 24-cell, D5's 40 roots), the rest uniform random.
+        """Start number ``index``: in D = 3 every 8th (from the 2nd) is a union of point-group
+        orbits and every 8th (from the 6th) antipodal, in D >= 4 every other one is antipodal
+        (see :mod:`protogen.solvers.symmetric_starts`; the record codes they find: the
+        120-point code in D = 3, the 24-cell, D5's 40 roots), the rest uniform random (most
+        D = 3 records are not symmetric this way, so they keep 3/4 of the starts).
         Symmetric kinds that do not exist for K fall back to random."""
         start = None
-        if self.dim == 3 and index % 4 == 1:
+        if self.dim == 3 and index % 8 == 1:
             start = point_group_start(self.num, self.dim, self.rng)
-        elif index % (4 if self.dim == 3 else 2) == (3 if self.dim == 3 else 1):
+        elif index % (8 if self.dim == 3 else 2) == (5 if self.dim == 3 else 1):
             start = antipodal_start(self.num, self.dim, self.rng)
         return self.rng.standard_normal((self.num, self.dim)) if start is None else start
 
