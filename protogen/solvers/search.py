@@ -11,7 +11,8 @@ the best, see shared/PEERS.md). :func:`global_search` does, in order:
    (antipodal, or in D = 3 unions of orbits of a rotation group), a symmetry the anneal keeps
    (:mod:`protogen.solvers.symmetric_starts`); the best ``elite`` are kept and the best of all
    is polished exactly
-   (:func:`protogen.solvers.maxmin_polish.maxmin_polish`, an LP step on the contact graph).
+   (:func:`protogen.solvers.maxmin_polish.maxmin_polish`, an LP step on the contact graph;
+   the gradient solver's sharp polish for codes with over 800 tangent coordinates K (D - 1)).
 2. **Hops.** Each round perturbs every elite code ``children`` times, by one of four moves in
    turn: jitter the points of the tightest contacts, jitter a random subset, move one contact
    point into the largest hole (best of many random directions), or shake every point a little.
@@ -50,6 +51,9 @@ from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
 from protogen.sphere import normalize
 
 MOVES = ("contacts", "subset", "hole", "shake")
+# Above this many tangent coordinates K (D - 1) the LP polish is too slow (one LP of K = 100,
+# D = 25 took minutes with its near-active pairs) and the gradient polish is used instead.
+_LP_MAX_FREE = 800
 
 
 def _auto_rounds(num, dim):
@@ -249,10 +253,10 @@ class _Search:
 
     def _polish(self, code, annealed_value) -> None:
         """Polish ``code`` exactly, offer it as the best and learn the anneal-to-polish gap."""
-        if self.extra_loss is None:
+        if self.extra_loss is None and self.num * (self.dim - 1) <= _LP_MAX_FREE:
             polished = maxmin_polish(code)
         else:
-            polished = gradient_polish(code, iterations=200, extra_loss=self.extra_loss)
+            polished = gradient_polish(code, iterations=500, extra_loss=self.extra_loss)
         value = self.score(polished)
         if value > annealed_value:
             polished, value = code, annealed_value
