@@ -1,0 +1,360 @@
+"""Global search for the Tammes problem: annealed (symmetric) starts, basin hopping, LP polish.
+
+The annealed gradient solver (:func:`protogen.solvers.gradient.tammes`) is a strong local
+optimiser that keeps falling into the same few basins; what finds records is many basins, tried
+cheaply, and the best continued (the public Tammes solvers restart from random points and perturb
+the best, see shared/PEERS.md). :func:`global_search` does, in order:
+
+1. **Starts.** ``starts`` random codes annealed together as one batch with the gradient
+   solver's schedule (:func:`protogen.solvers.gradient._anneal`: Adam on the log-sum-exp smooth
+   max of the pairwise cosines, temperature rising, step shrinking); some starts are symmetric
+   (antipodal, or in D = 3 unions of orbits of a rotation group), a symmetry the anneal keeps
+   (:mod:`protogen.solvers.symmetric_starts`); the best ``elite`` are kept and the best of all
+   is polished exactly
+   (:func:`protogen.solvers.maxmin_polish.maxmin_polish`, an LP step on the contact graph;
+   the gradient solver's sharp polish for codes with over 800 tangent coordinates K (D - 1)).
+2. **Hops.** Each round perturbs every elite code ``children`` times, by one of four moves in
+   turn: jitter the points of the tightest contacts, jitter a random subset, move one contact
+   point into the largest hole (best of many random directions), or shake every point a little.
+   All children are re-annealed locally as one batch (a gentler, shorter, sharper schedule) and
+   an elite code is replaced by its best child when that is better (greedy acceptance). A child
+   that beats its parent is polished when its annealed value is within 1.5x the usual
+   anneal-to-polish gap of the best polished value (polishes cost tens of LPs; children of the
+   parent's own basin re-anneal to about the parent's value and are never polished). An elite
+   code that has not improved for ``patience`` rounds is replaced by a fresh annealed start,
+   which keeps the population diverse. Every random draw comes from one generator seeded by
+   ``seed``.
+3. The best polished code is returned.
+
+Budget: with ``time_limit`` the search is *anytime*: it stops at the deadline (inside an anneal if
+need be) and returns the best code so far; the result then depends on the machine's speed. Without
+it, ``rounds`` hop rounds are run (default 3-10, scaled with K^2 D), so the result is a function
+of the seed alone (bit for bit on one machine).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from protogen.errors import InputError
+from protogen.result import Result
+from protogen.solvers.gradient import (_BATCH_ELEMENTS, _anneal, _auto_iterations, _device,
+                                       _dtype, _threads_for)
+from protogen.solvers.gradient import polish as gradient_polish
+from protogen.solvers.maxmin_polish import maxmin_polish
+from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
+from protogen.sphere import normalize
+
+MOVES = ("contacts", "subset", "hole", "shake")
+# Above this many tangent coordinates K (D - 1) the LP polish is too slow (one LP of K = 100,
+# D = 25 took minutes with its near-active pairs) and the gradient polish is used instead.
+_LP_MAX_FREE = 800
+
+
+def _auto_rounds(num, dim):
+    """Hop rounds when no time limit is given: 6e4 / (K^2 D) between 3 and 10 (10 up to
+    K = 44 in D = 3, 3 from K = 80 in D = 3 and for K = 100, D = 25). A round re-anneals
+    ``elite`` x ``children`` codes at once."""
+    return int(min(10, max(3, 6e4 / (float(num) * num * dim))))
+
+
+def _auto_children(num, elite):
+    """Children per elite code and round: 16 for small codes (K <= 64 with 4 elite codes), fewer
+    (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120)."""
+    return int(min(16, max(2, 2**18 // (elite * num * num))))
+
+
+def _auto_start_iterations(num, dim):
+    """The gradient solver's schedule (:func:`protogen.solvers.gradient._auto_iterations`): 800
+    steps for tiny codes (K D <= 500), 2000 otherwise, fewer for big K^2 D. Longer anneals land
+    in better basins (K = 40, D = 5, best of 8 random starts: 58.87 / 59.20 / 59.50 deg after
+    500 / 1000 / 2000 steps), so the starts are not shortened."""
+    return _auto_iterations(num, dim)
+
+
+def _auto_starts(num, dim, iterations):
+    """Initial annealed starts: 64 for tiny codes, fewer (down to 8) when they would cost more
+    than ~1e9 multiply-adds (K^2 D per step), e.g. 28 for K = 120, D = 3."""
+    return int(max(8, min(64, 1e9 / (float(num) * num * dim * iterations))))
+
+
+class _Scorer:
+    """Exact objective of a batch of codes: max cosine (+ ``extra_loss`` when given)."""
+
+    def __init__(self, extra_loss):
+        self.extra_loss = extra_loss
+
+    def __call__(self, code: np.ndarray) -> float:
+        cos = code @ code.T
+        np.fill_diagonal(cos, -np.inf)
+        value = float(cos.max())
+        if self.extra_loss is not None:
+            with torch.no_grad():
+                value += float(self.extra_loss(torch.tensor(code)))
+        return value
+
+
+def _tangent_noise(rng, points, scale):
+    noise = rng.standard_normal(points.shape) * scale
+    noise -= (noise * points).sum(1, keepdims=True) * points
+    return noise
+
+
+def _perturb(code: np.ndarray, move: str, rng: np.random.Generator) -> np.ndarray:
+    """One perturbed copy of ``code`` (unit rows) by ``move`` (see :data:`MOVES`)."""
+    num, dim = code.shape
+    cos = code @ code.T
+    np.fill_diagonal(cos, -np.inf)
+    top = cos.max()
+    nearest = math.acos(min(1.0, max(-1.0, float(top))))  # the minimum angle, in radians
+    # Points of the tightest contacts (within a hair of the max): where the code is stuck.
+    tight_rows, tight_cols = np.nonzero(cos >= top - 1e-6 * (1 + abs(top)))
+    tight = np.unique(np.concatenate([tight_rows, tight_cols]))
+    out = code.copy()
+    if move == "contacts":
+        count = int(rng.integers(1, min(4, len(tight)) + 1))
+        chosen = rng.choice(tight, size=count, replace=False)
+        out[chosen] += _tangent_noise(rng, code[chosen], 0.5 * nearest)
+    elif move == "subset":
+        count = int(rng.integers(1, max(2, num // 4) + 1))
+        chosen = rng.choice(num, size=count, replace=False)
+        out[chosen] += _tangent_noise(rng, code[chosen], 0.7 * nearest)
+    elif move == "hole":
+        moved = int(rng.choice(tight))
+        rest = np.delete(code, moved, axis=0)
+        candidates = rng.standard_normal((min(4000, 64 * num), dim))
+        candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
+        out[moved] = candidates[np.argmin((candidates @ rest.T).max(axis=1))]
+    else:  # shake
+        out += _tangent_noise(rng, code, 0.15 * nearest)
+    return normalize(out)
+
+
+def _check_inputs(num_classes, dim, time_limit, positive_ints, positive_floats):
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise InputError(f"the number of classes must be an integer >= 2, got {num_classes!r}")
+    if not isinstance(dim, (int, np.integer)) or dim < 2:
+        raise InputError(f"the dimension must be an integer >= 2, got {dim!r}")
+    if time_limit is not None and (not isinstance(time_limit, (int, float)) or time_limit <= 0):
+        raise InputError(f"time limit must be positive, got {time_limit!r}")
+    for name, value in positive_ints.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in positive_floats.items():
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(f"{name} must be positive, got {value!r}")
+
+
+def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: float | None = None,
+                  progress: bool = True, init: np.ndarray | None = None, extra_loss=None,
+                  starts: int | None = None, start_iterations: int | None = None,
+                  elite: int = 4, rounds: int | None = None, children: int | None = None,
+                  hop_iterations: int = 250, patience: int = 12,
+                  lr: float = 0.02, lr_end: float = 5e-4, t_start: float = 30.0,
+                  t_end: float = 3e3, hop_lr: float = 0.004, hop_lr_end: float = 1e-4,
+                  hop_t_start: float = 300.0, hop_t_end: float = 1e4,
+                  init_noise: float = 0.02, device: str = "cpu",
+                  dtype="float64") -> Result:
+    """Maximise the minimum angle of ``num_classes`` unit vectors in ``dim`` dimensions globally.
+
+    See the module docstring for the method. ``starts``/``start_iterations``: the initial batch of
+    annealed random codes and its schedule (``lr`` -> ``lr_end``, ``t_start`` -> ``t_end``);
+    ``elite``: codes continued by hopping; ``rounds``: hop rounds (ignored when ``time_limit`` is
+    given: rounds then run until the deadline); ``children``: perturbed copies of each elite
+    code per round, re-annealed for ``hop_iterations`` steps (``hop_lr`` -> ``hop_lr_end``,
+    ``hop_t_start`` -> ``hop_t_end``); ``patience``: rounds without improvement before an elite
+    code is replaced by a fresh start. ``None`` defaults scale with K and D (see the ``_auto_*``
+    helpers). ``result.metadata`` says how the search ended (``search_stopped``: ``rounds`` or
+    ``time_limit``) and counts rounds, starts and polishes. With ``init`` the first
+    start is ``init`` and the others are ``init`` plus ``init_noise`` noise. With ``extra_loss``
+    (a torch function of the (K, D) code) the objective is max cosine + extra_loss and the final
+    polish is the gradient one (the LP polish knows only the max-min objective).
+    """
+    sized = isinstance(num_classes, (int, np.integer)) and isinstance(dim, (int, np.integer))
+    if sized and start_iterations is None:
+        start_iterations = _auto_start_iterations(num_classes, dim)
+    if sized and starts is None:
+        starts = _auto_starts(num_classes, dim, start_iterations)
+    if sized and rounds is None:
+        rounds = _auto_rounds(num_classes, dim)
+    if sized and children is None and isinstance(elite, (int, np.integer)) and elite > 0:
+        children = _auto_children(num_classes, elite)
+    _check_inputs(num_classes, dim, time_limit,
+                  dict(starts=starts, start_iterations=start_iterations, elite=elite,
+                       children=children, hop_iterations=hop_iterations,
+                       patience=patience),
+                  dict(lr=lr, lr_end=lr_end, t_start=t_start, t_end=t_end, hop_lr=hop_lr,
+                       hop_lr_end=hop_lr_end, hop_t_start=hop_t_start, hop_t_end=hop_t_end))
+    if not isinstance(rounds, (int, np.integer)) or rounds < 0:
+        raise InputError(f"rounds must be a non-negative integer, got {rounds!r}")
+    if init is not None:
+        init = np.asarray(init, dtype=np.float64)
+        if init.shape != (num_classes, dim):
+            raise InputError(f"init has shape {init.shape}, expected {(num_classes, dim)}")
+        init = normalize(init)
+    params = dict(starts=starts, start_iterations=start_iterations, elite=elite, rounds=rounds,
+                  children=children, hop_iterations=hop_iterations, patience=patience, lr=lr,
+                  lr_end=lr_end, t_start=t_start, t_end=t_end, hop_lr=hop_lr,
+                  hop_lr_end=hop_lr_end, hop_t_start=hop_t_start, hop_t_end=hop_t_end,
+                  init_noise=init_noise, device=str(device), dtype=str(dtype),
+                  init=init is not None, time_limit=time_limit)
+    search = _Search(num_classes, dim, seed=seed, time_limit=time_limit, extra_loss=extra_loss,
+                     device=_device(device), dtype=_dtype(dtype), **{
+                         k: params[k] for k in ("starts", "start_iterations", "elite",
+                                                "children", "hop_iterations", "patience", "lr",
+                                                "lr_end", "t_start", "t_end", "hop_lr",
+                                                "hop_lr_end", "hop_t_start", "hop_t_end",
+                                                "init_noise")})
+    with _threads_for(8.0 * num_classes * num_classes * dim * children * elite):
+        code, metadata = search.run(rounds=None if time_limit is not None else rounds,
+                                    init=init, progress=progress)
+    return Result(code, method="search", seed=seed, params=params, history=search.history,
+                  metadata=metadata)
+
+
+class _Search:
+    """State of one global search: the elite codes, their values and the bookkeeping."""
+
+    def __init__(self, num, dim, *, seed, time_limit, extra_loss, device, dtype, **settings):
+        self.num, self.dim = num, dim
+        self.rng = np.random.default_rng(seed)
+        self.deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+        self.extra_loss = extra_loss
+        self.score = _Scorer(extra_loss)
+        self.device, self.dtype = device, dtype
+        self.s = settings
+        self.history: list[float] = []
+        self.gaps: list[float] = []
+        self.fresh_count = 0
+        self.best_code, self.best = None, math.inf
+        self.bar = None
+
+    def _out_of_time(self) -> bool:
+        return time.perf_counter() > self.deadline
+
+    def _anneal(self, codes, iterations, lr, lr_end, t_start, t_end):
+        done = []
+        batch = max(1, _BATCH_ELEMENTS // (self.num * self.num))
+        for first in range(0, len(codes), batch):
+            out, _ = _anneal(codes[first:first + batch], iterations=iterations, lr=lr,
+                             lr_end=lr_end, t_start=t_start, t_end=t_end,
+                             extra_loss=self.extra_loss, device=self.device, dtype=self.dtype,
+                             chunk_size=None, deadline=self.deadline, bar=None)
+            done.append(out)
+            if self._out_of_time():
+                break
+        return np.concatenate(done)
+
+
+    def _polish(self, code, annealed_value) -> None:
+        """Polish ``code`` exactly, offer it as the best and learn the anneal-to-polish gap."""
+        if self.extra_loss is None and self.num * (self.dim - 1) <= _LP_MAX_FREE:
+            polished = maxmin_polish(code)
+        else:
+            polished = gradient_polish(code, iterations=500, extra_loss=self.extra_loss)
+        value = self.score(polished)
+        if value > annealed_value:
+            polished, value = code, annealed_value
+        self.gaps.append(annealed_value - value)
+        self._improve(polished, value)
+
+    def _improve(self, code, value) -> None:
+        if value < self.best:
+            self.best_code, self.best = code, value
+            if self.extra_loss is None and self.bar is not None:
+                self.bar.set_postfix(best_deg=f"{math.degrees(math.acos(min(1, value))):.7f}")
+
+    def _offer(self, code, annealed_value) -> None:
+        """Polish an annealed code when it may beat the best, i.e. its annealed value lies
+        within 1.5x the median anneal-to-polish gap of the best polished value (a code worse
+        than that is, most likely, in a worse basin, and a polish costs tens of LPs)."""
+        if self._out_of_time():
+            self._improve(code, annealed_value)
+            return
+        margin = 1.5 * float(np.median(self.gaps)) if self.gaps else math.inf
+        if annealed_value < self.best + margin:
+            self._polish(code, annealed_value)
+
+    def _draw_start(self, index) -> np.ndarray:
+        """Start number ``index``: in D = 3 every 8th (from the 2nd) is a union of point-group
+        orbits and every 8th (from the 6th) antipodal, in D >= 4 every other one is antipodal
+        (see :mod:`protogen.solvers.symmetric_starts`; the record codes they find: the
+        120-point code in D = 3, the 24-cell, D5's 40 roots), the rest uniform random (most
+        D = 3 records are not symmetric this way, so they keep 3/4 of the starts).
+        Symmetric kinds that do not exist for K fall back to random."""
+        start = None
+        if self.dim == 3 and index % 8 == 1:
+            start = point_group_start(self.num, self.dim, self.rng)
+        elif index % (8 if self.dim == 3 else 2) == (5 if self.dim == 3 else 1):
+            start = antipodal_start(self.num, self.dim, self.rng)
+        return self.rng.standard_normal((self.num, self.dim)) if start is None else start
+
+    def _fresh(self, count, init=None):
+        """``count`` annealed starts (random, or around ``init``), best first, with values."""
+        if init is None:
+            raw = np.stack([self._draw_start(self.fresh_count + i) for i in range(count)])
+        else:
+            raw = init[None] + self.s["init_noise"] * self.rng.standard_normal(
+                (count, self.num, self.dim))
+            raw[0] = init
+        self.fresh_count += count
+        raw /= np.linalg.norm(raw, axis=2, keepdims=True)
+        codes = self._anneal(raw, self.s["start_iterations"], self.s["lr"], self.s["lr_end"],
+                             self.s["t_start"], self.s["t_end"])
+        values = np.array([self.score(c) for c in codes])
+        order = np.argsort(values, kind="stable")
+        return codes[order], values[order]
+
+    def run(self, *, rounds, init, progress):
+        self.bar = tqdm(total=rounds, desc=f"search K={self.num} D={self.dim}",
+                        disable=not progress, leave=False)
+        codes, values = self._fresh(self.s["starts"], init)
+        # Slots hold annealed codes and their annealed values: hops compare like with like.
+        population = [[c, v, 0] for c, v in zip(codes[:self.s["elite"]], values)]
+        self._offer(codes[0], values[0])
+        self.history.append(self.best)
+        done = 0
+        while (rounds is None or done < rounds) and not self._out_of_time():
+            self._hop(population)
+            done += 1
+            self.bar.update(1)
+            for slot in population:
+                if slot[2] >= self.s["patience"] and not self._out_of_time():
+                    code, value = self._fresh(1)
+                    slot[:] = [code[0], value[0], 0]
+                    self._offer(code[0], value[0])
+            self.history.append(self.best)
+        self.bar.close()
+        stopped = "time_limit" if self._out_of_time() else "rounds"
+        metadata = dict(search_rounds=done, search_starts=self.fresh_count, search_stopped=stopped,
+                        search_polishes=len(self.gaps), search_moves=",".join(MOVES))
+        return self.best_code, metadata
+
+    def _hop(self, population):
+        """One round of basin hopping from every elite code at once (one batched anneal):
+        perturb each ``children`` times, re-anneal, and let the best child replace its parent
+        when it is better."""
+        per = self.s["children"]
+        moves = [MOVES[i % len(MOVES)] for i in range(per)]
+        kids = np.stack([_perturb(slot[0], move, self.rng)
+                         for slot in population for move in moves])
+        kids = self._anneal(kids, self.s["hop_iterations"], self.s["hop_lr"],
+                            self.s["hop_lr_end"], self.s["hop_t_start"], self.s["hop_t_end"])
+        values = np.array([self.score(k) for k in kids])
+        for index, slot in enumerate(population):
+            mine = values[index * per:(index + 1) * per]
+            if len(mine) == 0:  # the anneal was cut short by the deadline
+                break
+            best = index * per + int(np.argmin(mine))
+            if values[best] < slot[1]:
+                # Only a child that beat its parent may be in a better basin than the best:
+                # children of the parent's own basin re-anneal to about the parent's value.
+                slot[:] = [kids[best], values[best], 0]
+                self._offer(kids[best], values[best])
+            else:
+                slot[2] += 1
