@@ -143,3 +143,17 @@ def test_search_init_and_extra_loss():
 def test_search_bad_input(kwargs):
     with pytest.raises(InputError):
         global_search(progress=False, **kwargs)
+
+
+def test_auto_sends_small_codes_to_the_search_and_keeps_options_on_gradient():
+    from protogen.solvers import solve
+    from protogen.solvers.registry import GradientParams, auto_delegate
+    from protogen.sphere import min_angle_deg
+
+    assert auto_delegate(13, 3, GradientParams())[0].name == "search"
+    assert auto_delegate(200, 3, GradientParams())[0].name == "gradient"
+    assert auto_delegate(13, 3, GradientParams(iterations=50))[0].name == "gradient"
+    result = solve(13, 3, progress=False)  # default: the proved Tammes optimum for N = 13
+    assert result.method == "search"
+    assert min_angle_deg(result.prototypes) == pytest.approx(57.1367031, abs=1e-6)
+    assert result.params["elite"] == 4 and "restarts" not in result.params

@@ -21,6 +21,7 @@ from protogen.errors import InputError
 from protogen.memory import available_memory_bytes, check_fits  # noqa: F401 (re-exported)
 from protogen.result import Result
 from protogen.solvers.params import validate
+from protogen.solvers import registry
 from protogen.solvers.registry import SOLVERS, get
 
 METHODS = tuple(SOLVERS)
@@ -96,6 +97,8 @@ def _run(solver, num, dim, params, *, time_limit, seed, progress, init=None, ext
             return found
     if solver.name == "construction":  # its params are the canonical name it reports
         return solver.run(num, dim, params, seed=seed, progress=progress)
+    if solver.name == "auto" and not hooks:
+        solver, params = registry.auto_delegate(num, dim, params)
     start = time.perf_counter()
     result = solver.run(num, dim, params, seed=seed, time_limit=time_limit, progress=progress,
                         init=init, extra_loss=extra_loss, extra_fitness=extra_fitness)

@@ -151,6 +151,31 @@ class MemeticParams(EvolutionParams):
 
 
 @dataclass(frozen=True)
+class SearchParams:
+    """:func:`protogen.solvers.search.global_search`: annealed starts (some symmetric), basin
+    hopping on the elite, LP max-min polish."""
+
+    starts: int | None = param(None, low=1, help="initial annealed codes (default: by K, D)")
+    start_iterations: int | None = param(None, low=1)
+    elite: int = param(4, low=1, help="codes continued by hopping")
+    rounds: int | None = param(None, low=0, help="hop rounds without a time limit")
+    children: int | None = param(None, low=1, help="perturbed copies per elite code and round")
+    hop_iterations: int = param(250, low=1)
+    patience: int = param(12, low=1)
+    lr: float = param(0.02, low=0, low_open=True)
+    lr_end: float = param(5e-4, low=0, low_open=True)
+    t_start: float = param(30.0, low=0, low_open=True)
+    t_end: float = param(3e3, low=0, low_open=True)
+    hop_lr: float = param(0.004, low=0, low_open=True)
+    hop_lr_end: float = param(1e-4, low=0, low_open=True)
+    hop_t_start: float = param(300.0, low=0, low_open=True)
+    hop_t_end: float = param(1e4, low=0, low_open=True)
+    init_noise: float = param(0.02, low=0)
+    device: str = param("cpu", help="torch device")
+    dtype: str = param("float64", choices=_DTYPES)
+
+
+@dataclass(frozen=True)
 class ConstructionParams:
     """:func:`protogen.solvers.constructions.fit`: a code of the library by name."""
 
@@ -240,6 +265,27 @@ def _run_memetic(num, dim, p, *, seed, time_limit, progress, init, extra_loss, e
                    extra_fitness=extra_fitness, extra_loss=extra_loss, **dataclasses.asdict(p))
 
 
+def _run_search(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
+    from protogen.solvers.search import global_search
+
+    return global_search(num, dim, seed=seed, time_limit=time_limit, progress=progress,
+                         init=init, extra_loss=extra_loss, **dataclasses.asdict(p))
+
+
+# ``auto`` hands codes up to this K^2 D to the global search (D = 3: K <= 141); larger ones go
+# to the annealed solver, whose restarts already find the good basins at that size.
+SEARCH_MAX_WORK = 6e4
+
+
+def auto_delegate(num: int, dim: int, params) -> tuple["Solver", object]:
+    """The method ``auto`` runs for (K, D) when no exact code stands in, with its parameters:
+    the global search for small codes, else the annealed gradient solver. Options given to
+    ``auto`` are the gradient solver's, so with any of them it stays the gradient solver."""
+    if params == GradientParams() and num * num * dim <= SEARCH_MAX_WORK:
+        return SOLVERS["search"], SearchParams()
+    return SOLVERS["gradient"], params
+
+
 def _run_construction(num, dim, p, *, seed, progress, **_):
     from protogen.solvers.known import fitted
 
@@ -253,7 +299,9 @@ def _run_closed_form(num, dim, p, **_):
 
 
 register(Solver("auto", _run_gradient, GradientParams, auto_memory, tammes=True,
-                summary="closed form where optimal, else gradient (takes gradient's options)"))
+                summary="an exact code where known, else the global search (small codes) or "
+                        "gradient, kept if better than a fitting construction (takes "
+                        "gradient's options)"))
 register(Solver("closed-form", _run_closed_form, NoParams, closed_form_memory, tammes=True,
                 terms=False, summary="polygon, simplex or cross-polytope where provably optimal"))
 register(Solver("construction", _run_construction, ConstructionParams, construction_memory,
@@ -265,6 +313,9 @@ register(Solver("memetic", _run_memetic, MemeticParams, evolution_memory,
                 summary="evolutionary algorithm plus gradient local search"))
 register(Solver("gradient", _run_gradient, GradientParams, gradient_memory,
                 summary="annealed smooth max-min (Tammes) with restarts and exact polish"))
+register(Solver("search", _run_search, SearchParams, gradient_memory, tammes=True,
+                summary="global search: symmetric and random annealed starts, basin hopping, "
+                        "LP max-min polish"))
 register(Solver("hpn-sgd", _run_hpn_sgd, HpnSgdParams, gradient_memory,
                 summary="HPN's official SGD on the mean largest cosine"))
 register(Solver("energy", _run_energy, EnergyParams, gradient_memory,
