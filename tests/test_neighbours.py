@@ -10,7 +10,7 @@ import torch
 from protogen.energies import smooth_max_cosine
 from protogen.errors import InputError, ResourceError
 from protogen.solvers.large_k_baselines import pushed_apart_vectors, random_unit_vectors
-from protogen.solvers.neighbours import (blockwise_topk, estimate_memory_bytes,
+from protogen.solvers.neighbours import (blockwise_topk, estimate_memory_bytes, exact_max_cosine,
                                          neighbour_smooth_max, neighbour_tammes, pair_graph)
 
 
@@ -82,6 +82,15 @@ def test_reported_angle_is_the_exact_all_pairs_angle_and_beats_random():
     random_angle = np.degrees(np.arccos(random_best))
     assert result.metadata["min_angle_deg"] > random_angle + 15.0
     assert result.method == "neighbours" and result.params["k"] == 32
+
+
+def test_exact_max_cosine_equals_naive_even_with_near_ties():
+    x = unit_rows(300, 24, 7)
+    # Near-ties that float32 cannot rank: copies of row 0 nudged by ~3e-6 (cos gaps ~1e-11).
+    nudged = x[0] + 3e-6 * unit_rows(5, 24, 8)
+    x[1:6] = nudged / np.linalg.norm(nudged, axis=1, keepdims=True)
+    for chunk in (None, 17):
+        assert exact_max_cosine(torch.tensor(x), chunk) == naive_max_cosine(x)
 
 
 def test_same_seed_same_result_and_seed_matters():
