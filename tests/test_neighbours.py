@@ -71,7 +71,7 @@ def test_blockwise_topk_equals_naive_argsort(chunk):
 def test_reported_angle_is_the_exact_all_pairs_angle_and_beats_random():
     num, dim = 2000, 32
     result = neighbour_tammes(num, dim, seed=0, progress=False, device="cpu", iterations=100,
-                              polish_iterations=10, chunk_size=300)
+                              polish_iterations=10, chunk_size=300, k=32)
     x = result.prototypes
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-12)
     exact = naive_max_cosine(x)
