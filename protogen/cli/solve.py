@@ -104,6 +104,9 @@ def print_summary(summary: dict, path) -> None:
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Solver parameter, e.g. -o population=500 -o generations=50 (checked "
                    "against the method's declared parameters; 'none' = the solver's choice).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where torch solvers run (gradient, search, neighbours, hpn-sgd, energy); "
+                   "auto = CUDA when present [default: each method's own].")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Output file [default: prototypes-{K}c-{D}d.h5].")
 @click.option("--names", default=None,
@@ -133,7 +136,7 @@ def print_summary(summary: dict, path) -> None:
 @handle_errors
 def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_limit, options,
           out, names, word_vectors, allow_pickle, semantic_weight, semantic_loss, neighbours,
-          init_mode, oov, hierarchy,
+          init_mode, oov, hierarchy, device,
           force, quiet, as_json):
     """Place K prototypes on the sphere in D dimensions and save them to an HDF5 file."""
     from pathlib import Path
@@ -153,6 +156,10 @@ def solve(num_classes, dim, method, energy_s, half_space, angular, seed, time_li
     if (word_vectors or hierarchy) and class_names is None:
         fail("--word-vectors and --hierarchy need --names")
     solver_options = parse_options(options)
+    if device is not None:
+        if "device" in solver_options:
+            fail("give the device once: --device or -o device=...")
+        solver_options["device"] = device
     if method == "energy":
         solver_options.setdefault("s", 1.0 if energy_s is None else energy_s)
         solver_options.setdefault("half_space", half_space)

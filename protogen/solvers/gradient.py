@@ -44,6 +44,8 @@ def _check(num, dim, **positive):
 
 
 def _device(device) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):

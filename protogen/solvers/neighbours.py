@@ -80,6 +80,11 @@ def block_rows(num: int, chunk_size: int | None) -> int:
     return int(min(chunk_size, num))
 
 
+def default_k(num: int, dim: int) -> int:
+    """Neighbours per point when not given: 64 for small codes, 32 otherwise."""
+    return 64 if _small(num, dim) else 32
+
+
 def estimate_memory_bytes(num: int, dim: int, k: int, chunk: int | None = None) -> int:
     """Peak memory of :func:`neighbour_tammes`, O(K (D + k)) plus one block of the refresh.
 
@@ -100,11 +105,9 @@ def available_memory_bytes(device: torch.device) -> int:
     """Memory a solve may use on ``device``: the GPU's total memory, or the machine's RAM."""
     if device.type == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)
-    try:
-        import os
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 * 2**30
+    from protogen.memory import available_memory_bytes as machine_memory
+
+    return machine_memory()
 
 
 def check_memory(num, dim, k, chunk, device, available: int | None = None) -> int:
