@@ -6,8 +6,10 @@ scale part in the background, and the RESULTS.md section is rebuilt from what ex
   a  D = 3, N = 4..130 with the default method (auto), --time-limit-a seconds per case
   a45  every tabulated D = 4 and D = 5 case with the default method
   b  K = 100 in D = 10, 25, 50, 100 with gradient, memetic, evolutionary, hpn-sgd side by side
-  c  scale on CPU: K = 1,000 D = 64 and K = 10,000 D = 128 (time, peak memory of the process)
-  d  K = 100,000 D = 512 on a GPU (only when one is present)
+  c  scale on CPU: K = 1,000 D = 64 and K = 10,000 D = 128 with `protogen solve`'s defaults
+     (auto: the dense annealed solver, the neighbour-list solver from K D = 5e5; time, peak
+     memory of the process)
+  d  K = 100,000 D = 512 with the neighbour-list solver on a GPU (only when one is present)
 
     python benchmarks/bench_codes.py --parts a,b,c          # run and write RESULTS.md
     python benchmarks/bench_codes.py --parts none           # only rebuild the section
@@ -112,14 +114,16 @@ from protogen.solvers import solve
 from protogen.sphere import min_angle_deg, mean_nn_angle_deg
 from protogen.bounds import best_upper_bound_deg
 num, dim, limit, chunk = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+# 0 means "the default": no time limit, the solver's own blocks (what `protogen solve` runs).
+options = {"chunk_size": chunk} if chunk > 0 else {}
 t = time.perf_counter()
-res = solve(num, dim, method="auto", seed=0, time_limit=limit, progress=False, chunk_size=chunk)
+res = solve(num, dim, method="auto", seed=0, time_limit=limit or None, progress=False, **options)
 elapsed = time.perf_counter() - t
 x = res.prototypes
 print(json.dumps({"num": num, "dim": dim, "time_limit": limit, "chunk_size": chunk,
                   "solver_time_s": elapsed, "method": res.method, "params": res.params,
-                  "min_angle_deg": min_angle_deg(x, chunk_size=chunk),
-                  "mean_nn_angle_deg": mean_nn_angle_deg(x, chunk_size=chunk),
+                  "min_angle_deg": min_angle_deg(x, chunk_size=chunk or None),
+                  "mean_nn_angle_deg": mean_nn_angle_deg(x, chunk_size=chunk or None),
                   "upper_bound_deg": best_upper_bound_deg(num, dim, lp=False)["best"],
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
                  default=str))
@@ -161,8 +165,8 @@ def part_d(args) -> None:
 
     torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
-    res = solve(100_000, 512, method="gradient", time_limit=args.time_limit_d, progress=False,
-                device="cuda", dtype="float32", chunk_size=8192)
+    res = solve(100_000, 512, method="neighbours", time_limit=args.time_limit_d, progress=False,
+                device="cuda")
     save("d", {"cases": [{"num": 100_000, "dim": 512, "time_s": time.perf_counter() - t,
                           "min_angle_deg": min_angle_deg(res.prototypes, chunk_size=4096),
                           "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20,
@@ -262,7 +266,8 @@ def section() -> str:
                              f"error: {r['error']} | - | - |")
                 continue
             bound, name = bench.upper_bound(r["num"], r["dim"])
-            lines.append(f"| {r['num']} | {r['dim']} | {r['time_limit']:.0f} | "
+            limit = f"{r['time_limit']:.0f}" if r["time_limit"] else "none"
+            lines.append(f"| {r['num']} | {r['dim']} | {limit} ({r.get('method', '?')}) | "
                          f"{r['solver_time_s']:.1f} | {r['wall_s']:.1f} | "
                          f"{r['peak_rss_mib']:.0f} | {r['min_angle_deg']:.4f} | "
                          f"{r['mean_nn_angle_deg']:.4f} | {bound:.4f} ({name}) |")
@@ -295,9 +300,9 @@ def main() -> None:
     p.add_argument("--dims-b", default="10,25,50,100")
     p.add_argument("--methods-b", default="gradient,memetic,evolutionary,hpn-sgd")
     p.add_argument("--time-limit-b", type=float, default=60.0)
-    p.add_argument("--time-limit-c1", type=float, default=120.0)
-    p.add_argument("--time-limit-c2", type=float, default=420.0)
-    p.add_argument("--chunk", type=int, default=1024)
+    p.add_argument("--time-limit-c1", type=float, default=0.0, help="0: none (the default)")
+    p.add_argument("--time-limit-c2", type=float, default=0.0, help="0: none (the default)")
+    p.add_argument("--chunk", type=int, default=0, help="0: the solver's default blocks")
     p.add_argument("--time-limit-d", type=float, default=300.0)
     args = p.parse_args()
     parts = [] if args.parts == "none" else args.parts.split(",")

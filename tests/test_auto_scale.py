@@ -11,7 +11,8 @@ from protogen.solvers.registry import (SOLVERS, GradientParams, NeighbourParams,
 
 def test_auto_delegates_by_size():
     assert auto_delegate(10_000, 128, GradientParams())[0].name == "neighbours"
-    assert auto_delegate(1000, 64, GradientParams())[0].name == "gradient"
+    assert auto_delegate(1000, 64, GradientParams())[0].name == "neighbours"
+    assert auto_delegate(100, 25, GradientParams())[0].name == "gradient"
     solver, params = auto_delegate(10_000, 128, GradientParams(device="cuda"))
     assert solver.name == "neighbours" and params.device == "cuda"
     assert auto_delegate(10_000, 128, GradientParams(iterations=10))[0].name == "gradient"
