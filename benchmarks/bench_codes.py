@@ -47,6 +47,21 @@ def load(part: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+# ------------------------------------------------------------------------------------- a_hard
+def part_a_hard(args) -> None:
+    """The D = 3 cases the annealed solver alone missed (and the largest ones), with auto's
+    default settings (the global search up to K^2 D = 6e4) and no time limit."""
+    from protogen import bench
+
+    rows = []
+    for r in bench.run_bench([3], bench.parse_int_list(args.points_hard), ["auto"],
+                             seed=args.seed, time_limit=None, progress=False):
+        rows.append(r.row())
+        print(f"a_hard N={r.num_points} {r.min_angle_deg:.9f} ratio {r.ratio:.8f} "
+              f"{r.time_s:.1f}s", flush=True)
+        save("a_hard", {"cases": rows})
+
+
 # ------------------------------------------------------------------------------------------- a
 def part_a(args) -> None:
     from protogen import bench
@@ -61,7 +76,8 @@ def part_a(args) -> None:
         save("a", {"time_limit": args.time_limit_a, "cases": rows, "partial": True})
 
     results = bench.run_bench([3], points, ["auto"], seed=args.seed,
-                              time_limit=args.time_limit_a, progress=False, callback=report)
+                              time_limit=args.time_limit_a or None, progress=False,
+                              callback=report)
     save("a", {"time_limit": args.time_limit_a, "cases": [r.row() for r in results],
                "summary": bench.summarize(results)})
     FIGURES.mkdir(exist_ok=True)
@@ -272,6 +288,16 @@ def section() -> str:
                          f"{r['peak_rss_mib']:.0f} | {r['min_angle_deg']:.4f} | "
                          f"{r['mean_nn_angle_deg']:.4f} | {bound:.4f} ({name}) |")
         lines.append("")
+    hard = load("a_hard")
+    if hard:
+        lines += ["### (a') D = 3, the hard cases, `auto` with default settings (global search)",
+                  "", f"{hard['date']}, {hard['machine']}; `{hard['command']}`; no time limit.",
+                  "", "| N | min angle (deg) | best known (deg) | ratio | time (s) |",
+                  "|---|---|---|---|---|"]
+        for c in hard["cases"]:
+            lines.append(f"| {c['num_points']} | {c['min_angle_deg']:.9f} | "
+                         f"{c['best_known_deg']:.9f} | {c['ratio']:.8f} | {c['time_s']:.1f} |")
+        lines.append("")
     d = load("d")
     lines += ["### (d) K = 100,000, D = 512 on a GPU", ""]
     if d:
@@ -295,7 +321,9 @@ def main() -> None:
     p.add_argument("--parts", default="a,b,c,d", help="a,b,c,d or none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--points-a", default="4-130")
-    p.add_argument("--time-limit-a", type=float, default=10.0)
+    p.add_argument("--points-hard", default="13,28,29,46,61,90,110,120,130")
+    p.add_argument("--time-limit-a", type=float, default=10.0, help="0: none (the default "
+                                                                     "settings)")
     p.add_argument("--time-limit-a45", type=float, default=20.0)
     p.add_argument("--dims-b", default="10,25,50,100")
     p.add_argument("--methods-b", default="gradient,memetic,evolutionary,hpn-sgd")
@@ -307,7 +335,8 @@ def main() -> None:
     args = p.parse_args()
     parts = [] if args.parts == "none" else args.parts.split(",")
     for part in parts:
-        {"a": part_a, "a45": part_a45, "b": part_b, "c": part_c, "d": part_d}[part](args)
+        {"a": part_a, "a_hard": part_a_hard, "a45": part_a45, "b": part_b, "c": part_c,
+         "d": part_d}[part](args)
         write_section()
     write_section()
     print(f"updated {RESULTS}")
