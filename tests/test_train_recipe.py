@@ -49,7 +49,8 @@ def test_sum_reduction_trains_with_b_times_the_mean_gradient(run, tmp_path):
     moved = {}
     for red in ("sum", "mean"):
         r = run("train", "-p", "onehot", "--reduction", red, "--epochs", "1", "--limit-train",
-                "32", "--batch-size", "32", "--momentum", "0", "--weight-decay", "0",
+                "32", "--batch-size", "32", "--optimizer", "sgd", "--schedule", "step",
+                "--momentum", "0", "--weight-decay", "0",
                 "--lr", "1e-4", "--out", red, "--quiet")
         assert r.exit_code == 0, r.output
         from protogen.train.checkpoint import load_checkpoint

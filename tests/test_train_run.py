@@ -70,7 +70,8 @@ def _same_state(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
-@pytest.mark.parametrize("kw", [dict(prototypes="onehot"), dict(loss="ncm", dim=4)])
+@pytest.mark.parametrize("kw", [dict(prototypes="onehot"), dict(loss="ncm", dim=4),
+                                dict(prototypes="onehot", optimizer="sgd", schedule="step")])
 def test_resume_equals_uninterrupted(tmp_path, kw):
     cfg = _small(**kw)
     full = train(cfg, tmp_path / "full", progress=False, log=None)
@@ -84,9 +85,10 @@ def test_resume_equals_uninterrupted(tmp_path, kw):
     _same_state(load_checkpoint(tmp_path / "full")["net"], load_checkpoint(tmp_path / "part")["net"])
     a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "part")
     assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
-    for k in a["optimizer"]["state"]:
-        assert torch.equal(a["optimizer"]["state"][k]["momentum_buffer"],
-                           b["optimizer"]["state"][k]["momentum_buffer"])
+    for k in a["optimizer"]["state"]:  # AdamW moments (default) or SGD momentum buffers
+        for name, value in a["optimizer"]["state"][k].items():
+            assert torch.equal(value, b["optimizer"]["state"][k][name]), name
+    assert a["scheduler"] == b["scheduler"]  # the per-step cosine schedule resumes in place
     drop = ("train_time_s", "epoch_time_s", "examples_per_s")
     strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa
     assert strip(read_metrics(tmp_path / "full")) == strip(read_metrics(tmp_path / "part"))

@@ -309,13 +309,16 @@ def build_regularizers(prep: Prepared) -> list[Callable[..., torch.Tensor]]:
 
 
 def build_optimisation(c: TrainConfig, net: nn.Module, steps_per_epoch: int = 1) -> Optimisation:
-    """SGD with momentum (the paper) or Adam; the learning-rate schedule: ``step`` (x gamma at
+    """AdamW (the default), SGD with momentum (the paper) or Adam; the learning-rate schedule:
+    ``step`` (x gamma at
     the milestone epochs, stepped once an epoch: the paper's) or ``cosine`` (stepped every
     batch: a linear warm-up over ``warmup`` epochs, then half a cosine down to zero); and the
     float16 gradient scaler."""
     params = parameter_groups(net, c.weight_decay, c.sphere_weight_decay)
     if c.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    elif c.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
     else:
         opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
     if c.schedule == "cosine":
