@@ -1,0 +1,311 @@
+"""Which optimiser / learning rate / schedule / loss reduction should ``protogen train`` use by
+default (issue 14, item 2)? Writes the ``train defaults (issue 14)`` section of RESULTS.md.
+
+Every candidate recipe trains the same networks (:func:`protogen.train.models.build_model`) on
+the same data (:func:`protogen.train.data.load_dataset`, inputs normalised by the training set's
+mean and standard deviation, as the trainer does) with batch 128, once with the prototype head
+(Eq. 1 of seed 000 on the regular simplex, the optimal code for K ≤ D + 1, D = K) and once with
+the softmax head (cross-entropy on the same K outputs). Only the prototype loss takes the
+recipe's reduction: cross-entropy is always the batch mean, as in torch and the official code.
+
+    python benchmarks/train_defaults.py run --settings digits-mlp,fashion-mlp --epochs 8 --seeds 0,1
+    python benchmarks/train_defaults.py run --settings mnist-cnn --limit-train 3000 --epochs 8
+    python benchmarks/train_defaults.py write          # the RESULTS.md section from all rows
+
+Each finished run appends one JSON line (setting, recipe, head, seed, epochs, subset, accuracy,
+the command) to benchmarks/results/train_defaults.jsonl, so parts can run in separate processes
+and the table is rebuilt from every stored row. Accuracy only: the machine these were written
+on is a shared 2-core CPU, so no timing is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from protogen.nn import PrototypeLoss
+from protogen.train.data import load_dataset
+from protogen.train.models import build_model
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+STORE = HERE / "results" / "train_defaults.jsonl"
+BEGIN, END = "<!-- BEGIN train_defaults -->", "<!-- END train_defaults -->"
+FASHION = "idx:/usr/share/datasets/fashion-mnist"
+BATCH = 128
+HEADS = ("prototype", "softmax")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str            # sgd | adamw
+    lr: float
+    schedule: str             # multistep (x0.1 at 40 % and 80 % of the epochs) | cosine
+    reduction: str            # prototype loss over the batch: sum (Eq. 1) | mean
+    weight_decay: float
+    momentum: float = 0.9
+    nesterov: bool = False
+    warmup: float = 0.0       # fraction of all steps with a linear ramp from lr/warmup_steps
+
+
+RECIPES: dict[str, Recipe] = {
+    # (a) the trainer's default before issue 14
+    "sgd-0.01-mean-step": Recipe("sgd", 0.01, "multistep", "mean", 1e-4),
+    # (b) the paper's recipe (seed 000 §3.1) with the official code's summed loss
+    "sgd-0.01-sum-step": Recipe("sgd", 0.01, "multistep", "sum", 1e-4),
+    # (c) AdamW with warm-up and cosine decay; decoupled decay 0.01 ~ lr·wd of SGD 0.1/1e-4
+    "adamw-1e-3-mean-cos": Recipe("adamw", 1e-3, "cosine", "mean", 1e-2, warmup=0.05),
+    # (d) large-lr Nesterov SGD with warm-up and cosine on the batch mean
+    "sgd-0.1-mean-cos": Recipe("sgd", 0.1, "cosine", "mean", 1e-4, nesterov=True, warmup=0.05),
+    # (e) the paper's lr and summed loss with warm-up and cosine instead of steps
+    "sgd-0.01-sum-cos": Recipe("sgd", 0.01, "cosine", "sum", 1e-4, warmup=0.05),
+}
+
+# name -> (data set spec, model)
+SETTINGS: dict[str, tuple[str, str]] = {
+    "digits-mlp": ("digits", "mlp"),
+    "digits-cnn": ("digits", "cnn"),
+    "mnist-cnn": ("mnist", "cnn"),
+    "mnist-mlp": ("mnist", "mlp"),
+    "fashion-cnn": (FASHION, "cnn"),
+    "fashion-mlp": (FASHION, "mlp"),
+}
+
+
+def simplex_prototypes(k: int) -> np.ndarray:
+    """The regular simplex in R^K: e_i minus the centroid, normalised; every pairwise cosine is
+    −1/(K−1), the largest possible minimum separation of K points (attained for D ≥ K − 1)."""
+    p = np.eye(k) - 1.0 / k
+    return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+def lr_factor(recipe: Recipe, step: int, total_steps: int, steps_per_epoch: int,
+              epochs: int) -> float:
+    """Multiplier of the base learning rate before optimiser step ``step`` (0-based)."""
+    if recipe.schedule == "multistep":
+        epoch = step // steps_per_epoch
+        milestones = {m for m in (int(0.4 * epochs), int(0.8 * epochs)) if m > 0}
+        return 0.1 ** sum(epoch >= m for m in milestones)
+    warm = int(round(recipe.warmup * total_steps))
+    if step < warm:
+        return (step + 1) / warm
+    span = max(1, total_steps - warm)
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / span))
+
+
+def make_optimizer(recipe: Recipe, params):
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def train_once(data, model_name: str, head: str, recipe: Recipe, *, epochs: int,
+               seed: int) -> float:
+    """Train one network; the test accuracy of the last iterate."""
+    torch.manual_seed(seed)
+    k = int(data.num_classes)
+    mean, std = float(data.train.x.mean()), float(data.train.x.std()) or 1.0
+    x_train = (torch.from_numpy(data.train.x) - mean) / std
+    y_train = torch.from_numpy(data.train.labels)
+    x_test = (torch.from_numpy(data.test.x) - mean) / std
+    y_test = torch.from_numpy(data.test.labels)
+    net = build_model(model_name, data.input_shape, k)
+    if head == "prototype":
+        crit = PrototypeLoss(simplex_prototypes(k), reduction=recipe.reduction)
+        loss_fn, predict = crit, crit.predict
+    else:
+        loss_fn, predict = F.cross_entropy, (lambda out: out.argmax(dim=1))
+    opt = make_optimizer(recipe, net.parameters())
+    n = len(y_train)
+    steps_per_epoch = math.ceil(n / BATCH)
+    total = steps_per_epoch * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(recipe, s, total, steps_per_epoch, epochs))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, BATCH):
+            idx = order[start:start + BATCH]
+            loss = loss_fn(net(x_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y_test), 1000):
+            out = net(x_test[start:start + 1000])
+            correct += int((predict(out) == y_test[start:start + 1000]).sum())
+    return correct / len(y_test)
+
+
+def run_grid(settings, recipes, heads=HEADS, seeds=(0,), *, epochs: int,
+             limit_train: int | None = None, on_result=None, progress: bool = True) -> dict:
+    """Every (setting, recipe, head) -> list of test accuracies over ``seeds``."""
+    from tqdm import tqdm
+
+    results: dict = {}
+    jobs = [(s, r, h, seed) for s in settings for r in recipes for h in heads for seed in seeds]
+    bar = tqdm(total=len(jobs), disable=not progress, desc="runs")
+    for setting in settings:
+        spec, model = SETTINGS[setting]
+        data = load_dataset(spec, limit_train=limit_train)
+        for rname in recipes:
+            for head in heads:
+                for seed in seeds:
+                    acc = train_once(data, model, head, RECIPES[rname], epochs=epochs, seed=seed)
+                    results.setdefault((setting, rname, head), []).append(acc)
+                    if on_result is not None:
+                        on_result({"setting": setting, "recipe": rname, "head": head,
+                                   "seed": seed, "epochs": epochs, "train": len(data.train),
+                                   "test": len(data.test), "accuracy": acc})
+                    bar.set_postfix_str(f"{setting} {rname} {head} {acc:.4f}")
+                    bar.update()
+    bar.close()
+    return results
+
+
+def _append(row: dict) -> None:
+    STORE.parent.mkdir(parents=True, exist_ok=True)
+    with open(STORE, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+
+
+def render(rows: list[dict]) -> str:
+    groups: dict = {}
+    for r in rows:
+        key = (r["setting"], r["train"], r["epochs"])
+        groups.setdefault(key, {}).setdefault((r["recipe"], r["head"]), []).append(r)
+    date = max((r["date"] for r in rows), default="—")
+    lines = [BEGIN, "## Train defaults (issue 14) (`benchmarks/train_defaults.py`)", "",
+             f"Last run {date}. Machine: a 2-core CPU shared with other jobs, 1 torch thread per "
+             "run: accuracy only, no timings. Test accuracy of the last iterate (full test "
+             "sets: digits 450, MNIST and Fashion-MNIST 10,000) as mean ± std over seeds "
+             "(n = number of seeds). Batch 128; D = K = 10; prototype head = Eq. 1 on the "
+             "regular simplex, softmax head = cross-entropy (batch mean) on the same 10 outputs. "
+             "The reduction applies to the prototype loss only.", "",
+             "Recipes:", ""]
+    for name, r in RECIPES.items():
+        extra = (" nesterov" if r.nesterov else "") + (
+            f", linear warm-up {r.warmup:.0%} of steps" if r.warmup else "")
+        sched = "x0.1 at 40 % and 80 % of the epochs" if r.schedule == "multistep" else "cosine to 0"
+        opt = f"SGD momentum {r.momentum}{extra}" if r.optimizer == "sgd" else f"AdamW{extra}"
+        lines.append(f"- `{name}`: {opt}, lr {r.lr:g}, {sched}, weight decay {r.weight_decay:g}, "
+                     f"prototype loss reduction {r.reduction}")
+    lines.append("")
+    for (setting, train, epochs), cells in sorted(groups.items()):
+        spec, model = SETTINGS[setting]
+        lines += [f"### {setting}: `{spec}`, {model}, {train} training examples, {epochs} epochs",
+                  "", "| recipe | prototype head | softmax head | prototype − softmax |",
+                  "|---|---|---|---|"]
+        for name in RECIPES:
+            accs = {h: [c["accuracy"] for c in cells.get((name, h), [])] for h in HEADS}
+            if not any(accs.values()):
+                continue
+            lines.append(f"| `{name}` | {_cell(accs['prototype'])} | {_cell(accs['softmax'])} | "
+                         f"{_diff(accs['prototype'], accs['softmax'])} |")
+        lines.append("")
+    commands = sorted({r["command"] for r in rows})
+    lines += ["Commands (rows appended to `benchmarks/results/train_defaults.jsonl`, table "
+              "written by `python benchmarks/train_defaults.py write`):", ""]
+    lines += [f"- `{c}`" for c in commands]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def _cell(accs: list[float]) -> str:
+    if not accs:
+        return "—"
+    if len(accs) == 1:
+        return f"{accs[0]:.4f} (n=1)"
+    return f"{statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} (n={len(accs)})"
+
+
+def _diff(a: list[float], b: list[float]) -> str:
+    if not a or not b:
+        return "—"
+    return f"{100 * (statistics.mean(a) - statistics.mean(b)):+.2f} pt"
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Replace the BEGIN/END block of ``path`` (or append it), atomically."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if BEGIN in text and END in text:
+        start, end = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:start] + section + text[end:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def load_rows() -> list[dict]:
+    if not STORE.exists():
+        return []
+    return [json.loads(line) for line in STORE.read_text().splitlines() if line.strip()]
+
+
+def _names(text: str, known: dict, what: str) -> list[str]:
+    names = list(known) if text == "all" else [t for t in text.split(",") if t]
+    unknown = [t for t in names if t not in known]
+    if unknown:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(known)})")
+    return names
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="train candidates; append rows to the store")
+    run.add_argument("--settings", default="digits-mlp")
+    run.add_argument("--recipes", default="all")
+    run.add_argument("--heads", default="prototype,softmax")
+    run.add_argument("--seeds", default="0")
+    run.add_argument("--epochs", type=int, default=8)
+    run.add_argument("--limit-train", type=int, default=None)
+    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--quiet", action="store_true")
+    sub.add_parser("write", help="rebuild the RESULTS.md section from the stored rows")
+    args = ap.parse_args(argv)
+    if args.cmd == "write":
+        replace_section(RESULTS, render(load_rows()))
+        return
+    torch.set_num_threads(args.threads)
+    command = "python benchmarks/train_defaults.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    def store(row):
+        _append({**row, "command": command, "date": date, "recipe_spec": asdict(
+            RECIPES[row["recipe"]])})
+
+    results = run_grid(_names(args.settings, SETTINGS, "settings"),
+                       _names(args.recipes, RECIPES, "recipes"),
+                       _names(args.heads, dict.fromkeys(HEADS), "heads"),
+                       [int(s) for s in args.seeds.split(",")], epochs=args.epochs,
+                       limit_train=args.limit_train, on_result=store, progress=not args.quiet)
+    for (setting, rname, head), accs in results.items():
+        print(f"{setting:12s} {rname:22s} {head:10s} {_cell(accs)}")
+
+
+if __name__ == "__main__":
+    main()
