@@ -75,3 +75,15 @@ def test_replace_section_keeps_the_rest(td, tmp_path):
     assert path.read_text() == f"# Benchmark results\n\nother section\n\n{first}\n"
     td.replace_section(path, f"{td.BEGIN}\ntwo\n{td.END}")
     assert path.read_text() == f"# Benchmark results\n\nother section\n\n{td.BEGIN}\ntwo\n{td.END}\n"
+
+
+def test_sklearn_tables_go_through_the_npz_loader(td):
+    from protogen.train.data import load_dataset
+
+    spec = td.resolve_spec("sklearn:wine")
+    assert spec.startswith("npz:") and td.resolve_spec("digits") == "digits"
+    data = load_dataset(spec)
+    # UCI wine: 178 rows, 13 raw features (proline in the hundreds), 3 cultivars; 25 % test.
+    assert len(data.train) + len(data.test) == 178 and len(data.test) == 45
+    assert data.input_shape == (1, 1, 13) and data.num_classes == 3
+    assert data.train.x.max() > 100
