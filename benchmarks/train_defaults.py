@@ -286,7 +286,7 @@ def render(rows: list[dict]) -> str:
     if missing:
         lines += ["Not yet measured here (too slow on the shared 2-core machine): the full-set "
                   "check of the recommended recipe, `python benchmarks/train_defaults.py run "
-                  f"--settings {','.join(missing)} --recipes {RECOMMENDED} --seeds 0 --epochs 8` "
+                  f"--settings {','.join(missing)} --recipes {RECOMMENDED} --seeds 0 --epochs 8`, "
                   + ("(target for MNIST: >= 0.98), " if "mnist-cnn" in missing else "")
                   + "then `write`.", ""]
     commands = sorted({r["command"] for r in rows})
