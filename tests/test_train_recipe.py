@@ -207,3 +207,27 @@ def test_a_saved_user_model_is_not_imported_without_permission(run, tmp_path):
     r = run("evaluate", "u", "--allow-model-import", "--json")
     assert r.exit_code == 0, r.output
     assert marker.exists()
+
+
+def test_tabular_inputs_are_standardised_per_feature(run, tmp_path):
+    """Features in unrelated units: each is standardised by its own mean and std (saved in the
+    run), so evaluate reproduces the run and a feature's scale does not drown the others."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = np.column_stack([rng.normal(y, 0.3) * 1000.0 + 5e4, rng.normal(-y, 0.3) * 0.001,
+                         np.full(120, 7.0)])
+    np.savez(tmp_path / "tab.npz", x=x, y=y)
+    r = run("train", "--dataset", "npz:tab.npz", "-p", "onehot", "--epochs", "20", "--out", "t",
+            "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    resolved = json.loads((tmp_path / "t" / "config.json").read_text())["resolved"]
+    from protogen.train.data import load_dataset
+
+    train_x = load_dataset(f"npz:{tmp_path / 'tab.npz'}").train.x.reshape(-1, 3)
+    np.testing.assert_allclose(resolved["input_mean"], train_x.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(resolved["input_std"][:2], train_x.std(axis=0)[:2], rtol=1e-5)
+    assert resolved["input_std"][2] == 1.0  # the constant feature
+    report = json.loads(r.output)
+    assert report["accuracy"] > 0.9
+    again = run("evaluate", "t", "--json")
+    assert json.loads(again.output)["accuracy"] == report["accuracy"]

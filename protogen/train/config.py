@@ -183,7 +183,8 @@ class RunInfo:
     """What a run resolved from its data and prototypes (config.json's "resolved").
 
     ``bounds`` are the regression label range of the training split ((None, None) without
-    values); ``input_mean``/``input_std`` normalise every input; ``prototype_shape`` lets
+    values); ``input_mean``/``input_std`` normalise every input (one number for images; one per
+    feature, as lists, for tabular inputs of shape (1, 1, F)); ``prototype_shape`` lets
     evaluate/resume rebuild the head with placeholders that the checkpoint's buffers replace.
     """
 
@@ -192,8 +193,8 @@ class RunInfo:
     prototypes: dict                    # where the prototypes came from (source, method, ...)
     prototype_shape: tuple | None
     input_shape: tuple
-    input_mean: float
-    input_std: float
+    input_mean: float | list
+    input_std: float | list
     class_names: list | None
     train_size: int
     test_size: int
@@ -216,7 +217,12 @@ class RunInfo:
                    prototypes=dict(d.get("prototypes") or {}),
                    prototype_shape=None if shape is None else tuple(int(s) for s in shape),
                    input_shape=tuple(int(s) for s in d["input_shape"]),
-                   input_mean=float(d["input_mean"]), input_std=float(d["input_std"]),
+                   input_mean=_number_or_list(d["input_mean"]),
+                   input_std=_number_or_list(d["input_std"]),
                    class_names=d.get("class_names"), train_size=int(d.get("train_size", 0)),
                    test_size=int(d.get("test_size", 0)),
                    dataset_info=dict(d.get("dataset_info") or {}), out_dim=int(d["out_dim"]))
+
+
+def _number_or_list(value):
+    return [float(v) for v in value] if isinstance(value, list) else float(value)

@@ -100,12 +100,21 @@ def wrap(net: Network, device: torch.device, d: Dist) -> nn.Module:
 
 
 # -------------------------------------------------------------------------------- batches
+def _as_scale(value):
+    """A normalisation constant: a float, or per-feature values shaped (1, 1, F) to broadcast
+    over tabular batches (N, 1, 1, F)."""
+    if isinstance(value, (list, tuple)):
+        return torch.tensor(value, dtype=torch.float32).reshape(1, 1, -1)
+    return value
+
+
 class _Batches(torch.utils.data.Dataset):
     """Item i of the DataLoader is a whole batch: gathered by index in one call (fast), in a
     worker process when there are workers, and pinned by the loader on CUDA."""
 
-    def __init__(self, split: Split, mean: float, std: float, batches: list):
+    def __init__(self, split: Split, mean, std, batches: list):
         self.x = torch.from_numpy(split.x)
+        mean, std = _as_scale(mean), _as_scale(std)
         n = len(split)
         self.labels = torch.from_numpy(split.labels) if split.labels is not None \
             else torch.zeros(n, dtype=torch.long)
@@ -142,7 +151,10 @@ class _DeviceBatches:
     """The whole split normalised once and kept on the GPU; batches are gathered there, so
     in-memory data sets cross the PCIe bus once per run instead of once per batch."""
 
-    def __init__(self, split: Split, mean: float, std: float, device: torch.device):
+    def __init__(self, split: Split, mean, std, device: torch.device):
+        mean, std = _as_scale(mean), _as_scale(std)
+        if isinstance(mean, torch.Tensor):
+            mean, std = mean.to(device), std.to(device)
         self.x = ((torch.from_numpy(split.x).to(device) - mean) / std)
         n = len(split)
         self.labels = (torch.from_numpy(split.labels) if split.labels is not None
