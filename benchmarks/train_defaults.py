@@ -1,7 +1,7 @@
 """Which optimiser / learning rate / schedule / loss reduction should ``protogen train`` use by
 default (issue 14, item 2)? Writes the ``train defaults (issue 14)`` section of RESULTS.md.
 
-Every candidate recipe trains the same networks (:func:`protogen.train.models.build_model`) on
+Every candidate recipe trains the same networks (:func:`protogen.train.registry.build_model`) on
 the same data (:func:`protogen.train.data.load_dataset`, inputs normalised by the training set's
 mean and standard deviation, as the trainer does) with batch 128, once with the prototype head
 (Eq. 1 of seed 000 on the regular simplex, the optimal code for K ≤ D + 1, D = K) and once with
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from protogen.nn import PrototypeLoss
 from protogen.train.data import load_dataset
-from protogen.train.models import build_model
+from protogen.train.registry import build_model
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
