@@ -44,6 +44,7 @@ import numpy as np
 
 from protogen.errors import InputError
 from protogen.result import Result
+from protogen.solvers.params import check_init
 from protogen.sphere import normalize
 
 BACKENDS = ("numba", "numpy")
@@ -234,12 +235,7 @@ def _check_params(num, dim, population, generations, parent_fraction, offspring_
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if scoring not in SCORINGS:
         raise InputError(f"unknown scoring {scoring!r} (choose from {', '.join(SCORINGS)})")
-    if init is not None:
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (num, dim):
-            raise InputError(f"init has shape {init.shape}, expected {(num, dim)}")
-        init = normalize(init)
-    return init
+    return check_init(init, num, dim)
 
 
 class _Evolution:

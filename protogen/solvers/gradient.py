@@ -138,11 +138,12 @@ def _auto_restarts(num, dim):
 
 
 class _threads_for:
-    """Run small problems on one intra-op thread: for K^2 D below ~1e7 per step the thread
-    hand-offs cost more than they save (10-20x slower on a busy 2-core machine)."""
+    """Run small problems on one intra-op thread: for K^2 D below ~1e7 per step (``limit``)
+    the thread hand-offs cost more than they save (10-20x slower on a busy 2-core machine).
+    Only the CPU is affected: on a ``device`` of another type nothing changes."""
 
-    def __init__(self, work: float):
-        self.small = work < 1e7
+    def __init__(self, work: float, limit: float = 1e7, device: torch.device | None = None):
+        self.small = work < limit and (device is None or device.type == "cpu")
 
     def __enter__(self):
         self.saved = torch.get_num_threads()

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from protogen.errors import InputError, ResourceError
 from protogen.result import Result
+from protogen.solvers.gradient import _threads_for
 from protogen.sphere import angle_deg
 from protogen.sphere import normalize as np_normalize
 
@@ -41,19 +42,9 @@ _MEMORY_FRACTION = 0.8
 _THREADED_WORK = 1e9
 
 
-class _cpu_threads:
-    """Run a block on one CPU thread when its work is small (no effect on CUDA)."""
-
-    def __init__(self, work: float, device: torch.device):
-        self.single = device.type == "cpu" and work < _THREADED_WORK
-
-    def __enter__(self):
-        self.saved = torch.get_num_threads()
-        if self.single:
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.saved)
+def _cpu_threads(work: float, device: torch.device):
+    """One CPU thread for blocks below ``_THREADED_WORK`` (no effect on CUDA)."""
+    return _threads_for(work, _THREADED_WORK, device)
 
 
 def resolve_device(device) -> torch.device:

@@ -110,3 +110,17 @@ def describe(cls) -> list[str]:
         extra = "; ".join(x for x in (allowed, f.metadata.get("help", "")) if x)
         lines.append(f"{f.name}={f.default}" + (f" ({extra})" if extra else ""))
     return lines
+
+
+def check_init(init, num: int, dim: int):
+    """A solver's starting code: ``None``, or a (K, D) array returned with unit rows."""
+    if init is None:
+        return None
+    import numpy as np
+
+    from protogen.sphere import normalize
+
+    init = np.asarray(init, dtype=np.float64)
+    if init.shape != (num, dim):
+        raise InputError(f"init has shape {init.shape}, expected {(num, dim)}")
+    return normalize(init)

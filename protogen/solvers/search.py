@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from protogen.errors import InputError
 from protogen.result import Result
+from protogen.solvers.params import check_init
 from protogen.solvers.gradient import (_BATCH_ELEMENTS, _anneal, _auto_iterations, _device,
                                        _dtype, _threads_for)
 from protogen.solvers.gradient import polish as gradient_polish
@@ -192,11 +193,7 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
                        hop_lr_end=hop_lr_end, hop_t_start=hop_t_start, hop_t_end=hop_t_end))
     if not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"rounds must be a non-negative integer, got {rounds!r}")
-    if init is not None:
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (num_classes, dim):
-            raise InputError(f"init has shape {init.shape}, expected {(num_classes, dim)}")
-        init = normalize(init)
+    init = check_init(init, num_classes, dim)
     params = dict(starts=starts, start_iterations=start_iterations, elite=elite, rounds=rounds,
                   children=children, hop_iterations=hop_iterations, patience=patience, lr=lr,
                   lr_end=lr_end, t_start=t_start, t_end=t_end, hop_lr=hop_lr,
