@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -351,8 +352,14 @@ def main(argv=None) -> None:
         elif previous.get("notes"):
             payload["notes"] = previous["notes"]
         if not args.no_write:      # after every part, so an interrupted run keeps what it has
+            # Re-read what is on disk first: runs on other data sets may be writing beside us.
+            on_disk = json.loads(RAW.read_text()) if RAW.exists() else {}
+            payload["results"] = {**on_disk.get("results", {}), key: results[key]}
+            payload["settings"] = {**on_disk.get("settings", {}), key: kept[key]}
             RAW.parent.mkdir(exist_ok=True)
-            RAW.write_text(json.dumps(payload, indent=1))
+            tmp = RAW.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(payload, indent=1))
+            os.replace(tmp, RAW)
             write_section(payload)
     for part, res in results.items():
         if part != "protos":

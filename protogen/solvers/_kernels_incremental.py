@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 # Added to cosines that must not count (mutated rows in cached blocks); keeps max loops
 # branch-free. Finite (fastmath assumes no infinities) and far below any |u|·|x| there.
@@ -63,27 +65,33 @@ def _products(pop, pop_t, a, b, out):
                 row[j] += x * col[j]
 
 
+@intrinsic
+def _maxnum(typingctx, x, y):
+    """LLVM's maxnum in the wider of the two float types. numba lowers max() to
+    compare-and-select, which LLVM does not vectorise in a reduction; maxnum reductions it
+    does (8 float32 lanes with AVX2)."""
+    if not (isinstance(x, types.Float) and isinstance(y, types.Float)):
+        return None
+    wide = x if x.bitwidth >= y.bitwidth else y
+
+    def codegen(context, builder, signature, args):
+        xv = context.cast(builder, args[0], x, wide)
+        yv = context.cast(builder, args[1], y, wide)
+        kind = xv.type
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [kind],
+                                              ir.FunctionType(kind, [kind, kind]))
+        return builder.call(fn, [xv, yv])
+
+    return wide(x, y), codegen
+
+
 @njit(cache=True, fastmath=True)
 def _masked_max(values, pen, best):
-    """max(best, max_j values[j] + pen[j]); pen is 0 or _MASKED. Eight running maxima: numba's
-    max does not vectorise, independent chains at least overlap."""
-    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = best
-    n = values.shape[0]
-    j = 0
-    while j + 8 <= n:
-        b0 = max(b0, values[j] + pen[j])
-        b1 = max(b1, values[j + 1] + pen[j + 1])
-        b2 = max(b2, values[j + 2] + pen[j + 2])
-        b3 = max(b3, values[j + 3] + pen[j + 3])
-        b4 = max(b4, values[j + 4] + pen[j + 4])
-        b5 = max(b5, values[j + 5] + pen[j + 5])
-        b6 = max(b6, values[j + 6] + pen[j + 6])
-        b7 = max(b7, values[j + 7] + pen[j + 7])
-        j += 8
-    while j < n:
-        b0 = max(b0, values[j] + pen[j])
-        j += 1
-    return max(max(max(b0, b1), max(b2, b3)), max(max(b4, b5), max(b6, b7)))
+    """max(best, max_j values[j] + pen[j]); pen is 0 or _MASKED. A max is exact in any order,
+    so the vectorised reduction gives the same bits as a serial one."""
+    for j in range(values.shape[0]):
+        best = _maxnum(best, values[j] + pen[j])
+    return best
 
 
 @njit(cache=True, fastmath=True)
@@ -100,11 +108,11 @@ def _pair_blocks(pop, pop_t, a, b, ga, gb, xab, xba):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows, mstart,
-                  delta, owner):
+                  delta, dloc):
     """Collect offspring ``o``'s mutated rows: ``ubuf[m]`` the row u after mutation (before
     renormalisation), ``uinv[m]`` = 1 / |u|, ``mrows[m]`` its index, ``mstart[m]:mstart[m+1]``
     its slice of ``mut_pos``; ``delta[k - mut_ptr[o]]`` is the change of coordinate
-    ``mut_pos[k]`` and ``owner[k - mut_ptr[o]]`` the m of its row;
+    ``mut_pos[k]`` and ``dloc[k - mut_ptr[o]]`` its position in its row;
     ``pen`` is _MASKED on mutated rows, 0 elsewhere. Returns the number of mutated rows."""
     num, dim = pop.shape[1], pop.shape[2]
     for i in range(num):
@@ -122,7 +130,7 @@ def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, m
         while k < end and mut_pos[k] // dim == i:
             d = mut_pos[k] - i * dim
             delta[k - base] = mut_val[k] - u[d]
-            owner[k - base] = nm
+            dloc[k - base] = d
             u[d] = mut_val[k]
             k += 1
         # Four fixed partial sums: short dependency chains, same order in every caller.
@@ -157,6 +165,19 @@ def _first_update(row1, row2, ya, yb, c, dk, acc):
 
 
 @njit(cache=True, fastmath=True)
+def _updated_max(row1, row2, ya, yb, c, dk, pen, acc):
+    """:func:`_first_update`, returning max_j acc[j] + pen[j] (_MASKED if every row is)."""
+    top = _MASKED
+    for j in range(acc.shape[0]):
+        first = j < c
+        x1, x2, y1, y2 = row1[j], row2[j], ya[j], yb[j]
+        value = (x1 if first else x2) + dk * (y1 if first else y2)
+        acc[j] = value
+        top = _maxnum(top, value + pen[j])
+    return top
+
+
+@njit(cache=True, fastmath=True)
 def _next_update(ya, yb, c, dk, acc):
     """acc[j] += dk * (ya if j < c else yb)[j]."""
     for j in range(acc.shape[0]):
@@ -166,7 +187,7 @@ def _next_update(ya, yb, c, dk, acc):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_pos, delta,
-                 owner, ubuf, uinv, pen, acc, sbuf, best):
+                 dloc, ubuf, uinv, pen, acc, best):
     """max(best, largest cosine of a pair with a mutated row).
 
     A mutated row u = x + Σ_d δ_d e_d has, with any unmutated row y, the cosine
@@ -176,7 +197,7 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
     run over all K rows and select the first or second parent's value by j < c, so that they
     vectorise without remainder loops at the cut.
     """
-    num, dim = c12.shape[0], ubuf.shape[1]
+    dim = ubuf.shape[1]
     for m in range(nm):
         i = mrows[m]
         if i < c:
@@ -185,25 +206,26 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
             row1, row2 = c21[i], g2[i]
         # acc[j] = u_i · x_j (x_j: row j before mutation); the first coordinate fused in the copy.
         k0, k1 = mstart[m], mstart[m + 1]
-        dk = delta[k0 - base]
         d = mut_pos[k0] - i * dim
-        _first_update(row1, row2, pop_t[a, d], pop_t[b, d], c, dk, acc)
-        for k in range(k0 + 1, k1):
-            d = mut_pos[k] - i * dim
-            _next_update(pop_t[a, d], pop_t[b, d], c, delta[k - base], acc)
-        top = _masked_max(acc, pen, _MASKED)
+        if k1 - k0 == 1:  # most mutated rows: one pass that also takes the maximum
+            top = _updated_max(row1, row2, pop_t[a, d], pop_t[b, d], c, delta[k0 - base], pen,
+                               acc)
+        else:
+            _first_update(row1, row2, pop_t[a, d], pop_t[b, d], c, delta[k0 - base], acc)
+            for k in range(k0 + 1, k1):
+                d = mut_pos[k] - i * dim
+                _next_update(pop_t[a, d], pop_t[b, d], c, delta[k - base], acc)
+            top = _masked_max(acc, pen, _MASKED)
+        um = uinv[m]
         if top > 0.5 * _MASKED:  # some row is unmutated
-            best = max(best, top * uinv[m])
-        # Pairs (m, m2 > m): sbuf[m2] = u_i · u_j = acc[j] + Σ_{d mutated in j} δ_d u_i[d].
+            best = max(best, top * um)
+        # Pairs (m, m2 > m): u_i · u_j = acc[j] + Σ_{d mutated in j} δ_d u_i[d].
         u = ubuf[m]
         for m2 in range(m + 1, nm):
-            sbuf[m2] = acc[mrows[m2]]
-        for k in range(mstart[m + 1], mstart[nm]):
-            m2 = owner[k - base]
-            sbuf[m2] += delta[k - base] * u[mut_pos[k] - mrows[m2] * dim]
-        um = uinv[m]
-        for m2 in range(m + 1, nm):
-            best = max(best, sbuf[m2] * um * uinv[m2])
+            value = acc[mrows[m2]]
+            for k in range(mstart[m2] - base, mstart[m2 + 1] - base):
+                value += delta[k] * u[dloc[k]]
+            best = max(best, value * um * uinv[m2])
     return best
 
 
@@ -305,8 +327,7 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
     ubuf = np.empty((num, dim), pop.dtype)
     uinv = np.empty(num, pop.dtype)
     delta = np.empty(num * dim, pop.dtype)
-    owner = np.empty(num * dim, np.int64)
-    sbuf = np.empty(num, pop.dtype)
+    dloc = np.empty(num * dim, np.int64)
     mrows = np.empty(num, np.int64)
     mstart = np.empty(num + 1, np.int64)
     vals = np.empty(0, pop.dtype)  # ranking of the current pair (incremental only)
@@ -327,9 +348,9 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
         else:
             g1, g2, c12, c21, col = gb, ga, xba, xab, 2
         nm = _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows,
-                           mstart, delta, owner)
+                           mstart, delta, dloc)
         best = _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, mut_ptr[o],
-                            mut_pos, delta, owner, ubuf, uinv, pen, acc, sbuf, np.float32(-2.0))
+                            mut_pos, delta, dloc, ubuf, uinv, pen, acc, np.float32(-2.0))
         settled = False
         if incremental:
             best, settled = _first_valid(vals, ranked_cuts, rows, col, c, pen, best)
