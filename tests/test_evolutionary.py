@@ -116,6 +116,21 @@ def test_mutation_csr_equals_the_numpy_formula(n, length, rate):
     np.testing.assert_array_equal(pos, flat % length)
 
 
+@pytest.mark.parametrize("n, length, rate", [(5, 7, 0.3), (40, 250, 0.01), (3, 4, 1.0)])
+def test_mutation_csr_exponential_equals_csr_of_inverted_gaps(n, length, rate):
+    rng = np.random.default_rng(8)
+    expo = rng.standard_exponential(int(3 * n * length * rate) + 50)
+    scale = -1.0 / np.log1p(-rate) if rate < 1.0 else 0.0
+    gaps = np.maximum(1, np.ceil(expo * scale)).astype(np.int64)
+    ptr, pos, covered = kernels.mutation_csr_exponential(expo, scale, n, length)
+    ref_ptr, ref_pos = kernels.mutation_csr(gaps, n, length)
+    assert covered
+    np.testing.assert_array_equal(ptr, ref_ptr)
+    np.testing.assert_array_equal(pos, ref_pos)
+    # Too few exponentials: reported, so that the caller draws more.
+    assert not kernels.mutation_csr_exponential(expo[:2], scale, n, length)[2]
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.2])
 def test_fused_offspring_score_matches_reference(rate):
     rng = np.random.default_rng(4)
@@ -304,12 +319,17 @@ def test_extra_fitness_hook_is_called_and_steers_the_search():
         calls.append(batch.shape)
         return 200.0 * batch[:, 0, 0]
 
-    plain = evolve(6, 3, seed=6, **SMALL)
-    steered = evolve(6, 3, seed=6, extra_fitness=reward_first_coordinate, **SMALL)
+    # Over a few seeds (one run's outcome depends on its random stream): the rewarded
+    # coordinate ends near 1 with the hook and anywhere without it.
+    plain = [evolve(6, 3, seed=s, **SMALL) for s in range(4)]
+    steered = [evolve(6, 3, seed=s, extra_fitness=reward_first_coordinate, **SMALL)
+               for s in range(4)]
     assert calls and all(s[1:] == (6, 3) for s in calls)
-    assert steered.prototypes[0, 0] > 0.95
-    assert steered.prototypes[0, 0] > plain.prototypes[0, 0]
-    assert steered.params["extra_fitness"] is True
+    steered_mean = np.mean([r.prototypes[0, 0] for r in steered])
+    plain_mean = np.mean([r.prototypes[0, 0] for r in plain])
+    assert steered_mean > 0.9
+    assert steered_mean > plain_mean + 0.3
+    assert steered[0].params["extra_fitness"] is True
 
     with pytest.raises(InputError):
         evolve(6, 3, seed=6, extra_fitness=lambda b: np.zeros(3), **SMALL)

@@ -123,6 +123,40 @@ def mutation_csr(gaps, n, length):
     return ptr, pos
 
 
+@njit(cache=True)
+def mutation_csr_exponential(expo, scale, n, length):
+    """:func:`mutation_csr` of the gaps ``max(1, ceil(expo * scale))``: with standard
+    exponentials ``expo`` and ``scale = -1 / log(1 - rate)`` these are geometric(rate) gaps
+    (P(gap = k) = (1 - rate)^(k-1) rate), drawn by inversion as numpy does, without storing
+    them. Returns (ptr, pos, covered): ``covered`` is False when the gaps ran out before
+    ``n * length`` (then draw more exponentials and call again)."""
+    total = n * length
+    flat = np.empty(expo.shape[0], np.int64)
+    m, at = 0, -1
+    covered = False
+    for e in expo:
+        at += max(1, int(np.ceil(e * scale)))
+        if at >= total:
+            covered = True
+            break
+        flat[m] = at
+        m += 1
+    ptr = np.empty(n + 1, np.int64)
+    pos = np.empty(m, np.int32)
+    ptr[0] = 0
+    o = 0
+    for k in range(m):
+        row = flat[k] // length
+        while o < row:
+            o += 1
+            ptr[o] = k
+        pos[k] = flat[k] - row * length
+    while o < n:
+        o += 1
+        ptr[o] = m
+    return ptr, pos, covered
+
+
 # --- parallel wrappers -------------------------------------------------------------------------
 # Each public kernel runs its serial body over blocks of items, in parallel when the work is
 # large enough: waking the thread pool costs ~30 ms on a loaded machine, more than a small call.

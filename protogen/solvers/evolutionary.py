@@ -59,23 +59,26 @@ def _mutation_plan(rng, n, length, rate):
     """Mutations of ``n`` offspring of ``length`` coordinates as CSR (ptr, pos, val).
 
     One Bernoulli(rate) trial per coordinate, drawn exactly as the gaps between successes
-    (geometric), so the cost is proportional to the number of mutations, not of coordinates.
+    (geometric, by inversion of standard exponentials), so the cost is proportional to the
+    number of mutations, not of coordinates.
     """
     total = n * length
     if rate <= 0.0 or total == 0:
         return np.zeros(n + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
-    mean = total * rate
-    gaps = []
-    reach = 0
-    while reach < total:
-        g = rng.geometric(rate, size=int(mean + 6 * math.sqrt(mean) + 16) if not gaps
-                          else int(0.1 * mean) + 64)
-        gaps.append(g)
-        reach += int(g.sum())
-    from protogen.solvers._kernels import mutation_csr
+    from protogen.solvers._kernels import mutation_csr_exponential
 
-    ptr, pos = mutation_csr(np.concatenate(gaps).astype(np.int64), n, length)
-    val = rng.uniform(-1.0, 1.0, size=pos.size).astype(np.float32)
+    mean = total * rate
+    size = int(mean + 6 * math.sqrt(mean) + 16)  # enough but once in ~1e9 draws
+    scale = -1.0 / math.log1p(-rate) if rate < 1.0 else 0.0
+    while True:
+        ptr, pos, covered = mutation_csr_exponential(rng.standard_exponential(size), scale, n,
+                                                     length)
+        if covered:
+            break
+        size *= 2  # the rare shortfall: a fresh, larger draw (independent, so still exact)
+    val = rng.random(pos.size, dtype=np.float32)
+    val *= 2.0
+    val -= 1.0  # uniform in [-1, 1)
     return ptr, pos, val
 
 
@@ -179,8 +182,11 @@ class _NumbaBackend:
         self.pop_t = None
 
     def begin(self, pop):
-        """Cache the transposed population for the generation's scoring."""
-        self.pop_t = np.ascontiguousarray(pop.transpose(0, 2, 1))
+        """Cache the transposed population for the generation's scoring (one buffer, reused)."""
+        shape = (pop.shape[0], pop.shape[2], pop.shape[1])
+        if self.pop_t is None or self.pop_t.shape != shape:
+            self.pop_t = np.empty(shape, pop.dtype)
+        np.copyto(self.pop_t, pop.transpose(0, 2, 1))
 
     def fitness(self, pop):
         out = np.empty(pop.shape[0], np.float32)
@@ -266,6 +272,7 @@ class _Evolution:
             pop = init[None] + init_noise * noise
         pop /= np.linalg.norm(pop, axis=2, keepdims=True)
         self.pop = np.ascontiguousarray(pop, dtype=np.float32)
+        self.spare = None
         self.fit = _angles(self.backend.fitness(self.pop))
         if self.extra is not None:
             self.fit = self.fit + self._extra(self.pop)
@@ -280,7 +287,7 @@ class _Evolution:
     @property
     def best(self) -> tuple[np.ndarray, float]:
         i = int(np.argmax(self.fit))
-        return self.pop[i], float(self.fit[i])
+        return self.pop[i].copy(), float(self.fit[i])
 
     def replace(self, index, member):
         """Put ``member`` (K, D) into the population at ``index`` (used by the memetic polish)."""
@@ -349,7 +356,9 @@ class _Evolution:
             elite_slot = int(np.argmax(buf_key))
             buf_fit[elite_slot], buf_id[elite_slot] = elite_fit, elite_id
             slot_chunk[elite_slot] = -2
-        new = np.empty_like(self.pop)
+        # Two population buffers used in turn: a fresh 30 MB array every generation costs
+        # page faults that show in the generation time.
+        new = self.spare if self.spare is not None else np.empty_like(self.pop)
         members = slot_chunk == -1
         new[members] = self.pop[buf_id[members]]
         for k, sub in entrant_plans.items():
@@ -358,7 +367,7 @@ class _Evolution:
                 new[sl] = self.backend.materialize(self.pop, sub, slot_index[sl])
         if elite_slot >= 0:
             new[elite_slot] = elite
-        self.pop = new
+        self.spare, self.pop = self.pop, new
         self.fit = buf_fit
         return True
 
