@@ -108,11 +108,11 @@ def _pair_blocks(pop, pop_t, a, b, ga, gb, xab, xba):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows, mstart,
-                  delta, dloc):
+                  delta, dloc, ut):
     """Collect offspring ``o``'s mutated rows: ``ubuf[m]`` the row u after mutation (before
     renormalisation), ``uinv[m]`` = 1 / |u|, ``mrows[m]`` its index, ``mstart[m]:mstart[m+1]``
     its slice of ``mut_pos``; ``delta[k - mut_ptr[o]]`` is the change of coordinate
-    ``mut_pos[k]`` and ``dloc[k - mut_ptr[o]]`` its position in its row;
+    ``mut_pos[k]`` and ``dloc[k - mut_ptr[o]]`` its position in its row; ``ut[:, m]`` = ``ubuf[m]``;
     ``pen`` is _MASKED on mutated rows, 0 elsewhere. Returns the number of mutated rows."""
     num, dim = pop.shape[1], pop.shape[2]
     for i in range(num):
@@ -148,6 +148,8 @@ def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, m
             d += 1
         s = (s0 + s1) + (s2 + s3)
         uinv[nm] = np.float32(1.0) / np.sqrt(s) if s > 0.0 else np.float32(0.0)
+        for d in range(dim):
+            ut[d, nm] = u[d]
         mrows[nm] = i
         pen[i] = _MASKED
         nm += 1
@@ -189,7 +191,7 @@ def _next_update(pop_t, a, b, d, c, dk, acc):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_pos, delta,
-                 dloc, ubuf, uinv, pen, acc, best):
+                 dloc, ut, uinv, pen, acc, at, pairs, best):
     """max(best, largest cosine of a pair with a mutated row).
 
     A mutated row u = x + Σ_d δ_d e_d has, with any unmutated row y, the cosine
@@ -197,9 +199,11 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
     mutated rows adds one term per mutated coordinate of the second. Rounding is monotone, so
     max_j round(acc_j · (1/|u|)) = round(max_j acc_j · (1/|u|)): one multiply per row. Loops
     run over all K rows and select the first or second parent's value by j < c, so that they
-    vectorise without remainder loops at the cut.
+    vectorise without remainder loops at the cut. Pairs of mutated rows are taken a column
+    at a time (all m < n for one n) from ``at[n, m]`` = acc of row m at row n and the mutated
+    rows transposed (``ut``), so that those loops vectorise too.
     """
-    dim = ubuf.shape[1]
+    dim = ut.shape[0]
     for m in range(nm):
         i = mrows[m]
         m1, m2 = (g1, c12) if i < c else (c21, g2)
@@ -213,16 +217,34 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
             for k in range(k0 + 1, k1):
                 _next_update(pop_t, a, b, mut_pos[k] - i * dim, c, delta[k - base], acc)
             top = _masked_max(acc, pen, _MASKED)
-        um = uinv[m]
         if top > 0.5 * _MASKED:  # some row is unmutated
-            best = max(best, top * um)
-        # Pairs (m, n > m): u_i · u_j = acc[j] + Σ_{d mutated in j} δ_d u_i[d].
+            best = max(best, top * uinv[m])
         for n in range(m + 1, nm):
-            value = acc[mrows[n]]
-            for k in range(mstart[n] - base, mstart[n + 1] - base):
-                value += delta[k] * ubuf[m, dloc[k]]
-            best = max(best, value * um * uinv[n])
+            at[n, m] = acc[mrows[n]]
+    # Pairs (m < n): u_i · u_j = acc_m[j] + Σ_{d mutated in j} δ_d u_i[d].
+    for n in range(1, nm):
+        for m in range(n):
+            pairs[m] = at[n, m]
+        for k in range(mstart[n] - base, mstart[n + 1] - base):
+            _add_scaled(pairs, n, delta[k], ut, dloc[k])
+        best = max(best, _scaled_max(pairs, n, uinv) * uinv[n])
     return best
+
+
+@njit(cache=True, fastmath=_EXACT)
+def _add_scaled(column, n, dk, ut, d):
+    """column[m] += dk * ut[d, m] for m < n."""
+    for m in range(n):
+        column[m] += dk * ut[d, m]
+
+
+@njit(cache=True, fastmath=True)
+def _scaled_max(column, n, scale):
+    """max_{m < n} column[m] * scale[m]."""
+    top = _MASKED
+    for m in range(n):
+        top = _maxnum(top, column[m] * scale[m])
+    return top
 
 
 @njit(cache=True, fastmath=True)
@@ -324,6 +346,9 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
     uinv = np.empty(num, pop.dtype)
     delta = np.empty(num * dim, pop.dtype)
     dloc = np.empty(num * dim, np.int64)
+    ut = np.empty((dim, num), pop.dtype)
+    at = np.empty((num, num), pop.dtype)
+    pairs = np.empty(num, pop.dtype)
     mrows = np.empty(num, np.int64)
     mstart = np.empty(num + 1, np.int64)
     vals = np.empty(0, pop.dtype)  # ranking of the current pair (incremental only)
@@ -344,9 +369,10 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
         else:
             g1, g2, c12, c21, col = gb, ga, xba, xab, 2
         nm = _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows,
-                           mstart, delta, dloc)
+                           mstart, delta, dloc, ut)
         best = _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, mut_ptr[o],
-                            mut_pos, delta, dloc, ubuf, uinv, pen, acc, np.float32(-2.0))
+                            mut_pos, delta, dloc, ut, uinv, pen, acc, at, pairs,
+                            np.float32(-2.0))
         settled = False
         if incremental:
             best, settled = _first_valid(vals, ranked_cuts, rows, col, c, pen, best)
