@@ -108,11 +108,11 @@ def _pair_blocks(pop, pop_t, a, b, ga, gb, xab, xba):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows, mstart,
-                  delta, dloc, ut):
+                  delta, dloc):
     """Collect offspring ``o``'s mutated rows: ``ubuf[m]`` the row u after mutation (before
     renormalisation), ``uinv[m]`` = 1 / |u|, ``mrows[m]`` its index, ``mstart[m]:mstart[m+1]``
     its slice of ``mut_pos``; ``delta[k - mut_ptr[o]]`` is the change of coordinate
-    ``mut_pos[k]`` and ``dloc[k - mut_ptr[o]]`` its position in its row; ``ut[:, m]`` = ``ubuf[m]``;
+    ``mut_pos[k]`` and ``dloc[k - mut_ptr[o]]`` its position in its row;
     ``pen`` is _MASKED on mutated rows, 0 elsewhere. Returns the number of mutated rows."""
     num, dim = pop.shape[1], pop.shape[2]
     for i in range(num):
@@ -121,14 +121,16 @@ def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, m
     base = mut_ptr[o]
     k, end = base, mut_ptr[o + 1]
     while k < end:
-        i = mut_pos[k] // dim
+        i = mut_pos[k] // dim  # one integer division per row (they cost ~40 cycles each)
+        row_start = i * dim
+        row_end = row_start + dim
         src = a if i < c else b
         u = ubuf[nm]
         for d in range(dim):
             u[d] = pop[src, i, d]
         mstart[nm] = k
-        while k < end and mut_pos[k] // dim == i:
-            d = mut_pos[k] - i * dim
+        while k < end and mut_pos[k] < row_end:
+            d = mut_pos[k] - row_start
             delta[k - base] = mut_val[k] - u[d]
             dloc[k - base] = d
             u[d] = mut_val[k]
@@ -148,8 +150,6 @@ def _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, m
             d += 1
         s = (s0 + s1) + (s2 + s3)
         uinv[nm] = np.float32(1.0) / np.sqrt(s) if s > 0.0 else np.float32(0.0)
-        for d in range(dim):
-            ut[d, nm] = u[d]
         mrows[nm] = i
         pen[i] = _MASKED
         nm += 1
@@ -191,7 +191,7 @@ def _next_update(pop_t, a, b, d, c, dk, acc):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_pos, delta,
-                 dloc, ut, uinv, pen, acc, at, pairs, best):
+                 dloc, ubuf, uinv, pen, acc, at, pairs, best):
     """max(best, largest cosine of a pair with a mutated row).
 
     A mutated row u = x + Σ_d δ_d e_d has, with any unmutated row y, the cosine
@@ -200,10 +200,10 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
     max_j round(acc_j · (1/|u|)) = round(max_j acc_j · (1/|u|)): one multiply per row. Loops
     run over all K rows and select the first or second parent's value by j < c, so that they
     vectorise without remainder loops at the cut. Pairs of mutated rows are taken a column
-    at a time (all m < n for one n) from ``at[n, m]`` = acc of row m at row n and the mutated
-    rows transposed (``ut``), so that those loops vectorise too.
+    at a time (all m < n for one n) from ``at[n, m]`` = acc of row m at row n: short
+    branch-free loops instead of one indirect chain per pair.
     """
-    dim = ut.shape[0]
+    dim = ubuf.shape[1]
     for m in range(nm):
         i = mrows[m]
         m1, m2 = (g1, c12) if i < c else (c21, g2)
@@ -226,16 +226,16 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
         for m in range(n):
             pairs[m] = at[n, m]
         for k in range(mstart[n] - base, mstart[n + 1] - base):
-            _add_scaled(pairs, n, delta[k], ut, dloc[k])
+            _add_scaled(pairs, n, delta[k], ubuf, dloc[k])
         best = max(best, _scaled_max(pairs, n, uinv) * uinv[n])
     return best
 
 
 @njit(cache=True, fastmath=_EXACT)
-def _add_scaled(column, n, dk, ut, d):
-    """column[m] += dk * ut[d, m] for m < n."""
+def _add_scaled(column, n, dk, ubuf, d):
+    """column[m] += dk * ubuf[m, d] for m < n."""
     for m in range(n):
-        column[m] += dk * ut[d, m]
+        column[m] += dk * ubuf[m, d]
 
 
 @njit(cache=True, fastmath=True)
@@ -346,7 +346,6 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
     uinv = np.empty(num, pop.dtype)
     delta = np.empty(num * dim, pop.dtype)
     dloc = np.empty(num * dim, np.int64)
-    ut = np.empty((dim, num), pop.dtype)
     at = np.empty((num, num), pop.dtype)
     pairs = np.empty(num, pop.dtype)
     mrows = np.empty(num, np.int64)
@@ -369,9 +368,9 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
         else:
             g1, g2, c12, c21, col = gb, ga, xba, xab, 2
         nm = _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows,
-                           mstart, delta, dloc, ut)
+                           mstart, delta, dloc)
         best = _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, mut_ptr[o],
-                            mut_pos, delta, dloc, ut, uinv, pen, acc, at, pairs,
+                            mut_pos, delta, dloc, ubuf, uinv, pen, acc, at, pairs,
                             np.float32(-2.0))
         settled = False
         if incremental:
