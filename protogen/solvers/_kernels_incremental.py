@@ -191,7 +191,7 @@ def _next_update(pop_t, a, b, d, c, dk, acc):
 
 @njit(cache=True, fastmath=_EXACT)
 def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_pos, delta,
-                 dloc, ubuf, uinv, pen, acc, at, pairs, best):
+                 dloc, ubuf, uinv, pen, acc, at, best):
     """max(best, largest cosine of a pair with a mutated row).
 
     A mutated row u = x + Σ_d δ_d e_d has, with any unmutated row y, the cosine
@@ -223,27 +223,25 @@ def _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, base, mut_
             at[n, m] = acc[mrows[n]]
     # Pairs (m < n): u_i · u_j = acc_m[j] + Σ_{d mutated in j} δ_d u_i[d].
     for n in range(1, nm):
-        for m in range(n):
-            pairs[m] = at[n, m]
         for k in range(mstart[n] - base, mstart[n + 1] - base):
-            _add_scaled(pairs, n, delta[k], ubuf, dloc[k])
-        best = max(best, _scaled_max(pairs, n, uinv) * uinv[n])
+            _add_scaled(at, n, delta[k], ubuf, dloc[k])
+        best = max(best, _scaled_max(at, n, uinv) * uinv[n])
     return best
 
 
 @njit(cache=True, fastmath=_EXACT)
-def _add_scaled(column, n, dk, ubuf, d):
-    """column[m] += dk * ubuf[m, d] for m < n."""
+def _add_scaled(at, n, dk, ubuf, d):
+    """at[n, m] += dk * ubuf[m, d] for m < n."""
     for m in range(n):
-        column[m] += dk * ubuf[m, d]
+        at[n, m] += dk * ubuf[m, d]
 
 
 @njit(cache=True, fastmath=True)
-def _scaled_max(column, n, scale):
-    """max_{m < n} column[m] * scale[m]."""
+def _scaled_max(at, n, scale):
+    """max_{m < n} at[n, m] * scale[m]."""
     top = _MASKED
     for m in range(n):
-        top = _maxnum(top, column[m] * scale[m])
+        top = _maxnum(top, at[n, m] * scale[m])
     return top
 
 
@@ -347,7 +345,6 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
     delta = np.empty(num * dim, pop.dtype)
     dloc = np.empty(num * dim, np.int64)
     at = np.empty((num, num), pop.dtype)
-    pairs = np.empty(num, pop.dtype)
     mrows = np.empty(num, np.int64)
     mstart = np.empty(num + 1, np.int64)
     vals = np.empty(0, pop.dtype)  # ranking of the current pair (incremental only)
@@ -370,7 +367,7 @@ def _score_tasks_generic(pop, pop_t, task_ptr, t0, t1, pa, pb, cuts, mut_ptr, mu
         nm = _mutated_rows(pop, o, a, b, c, mut_ptr, mut_pos, mut_val, pen, ubuf, uinv, mrows,
                            mstart, delta, dloc)
         best = _mutated_max(pop_t, a, b, c, g1, g2, c12, c21, nm, mrows, mstart, mut_ptr[o],
-                            mut_pos, delta, dloc, ubuf, uinv, pen, acc, at, pairs,
+                            mut_pos, delta, dloc, ubuf, uinv, pen, acc, at,
                             np.float32(-2.0))
         settled = False
         if incremental:
