@@ -235,14 +235,25 @@ def table(results: dict, epochs: int, target: float) -> str:
           _fmt_reach(r, epochs)] for name, r in results.items()])
 
 
+def _minutes(results: dict) -> float:
+    """Training time of a part: its runs' seconds, summed."""
+    return sum(r.get("seconds_per_run", 0) * r["runs"] for r in results.values()) / 60
+
+
 def write_section(payload: dict) -> None:
     p = payload
+    small = [v for k, v in p["settings"].items() if "@" not in k]
     parts = ["## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
-             f"Measured {p['date']} on {p['machine']}, torch {p['torch']}; the digits and "
-             f"synthetic parts CPU only, {p['repeats']} seeds ({', '.join(map(str, p['seeds']))}) per variant; the 2 cores "
-             "were shared with other jobs while measuring (load average about 10). Commands: "
-             + "; ".join(sorted({f"`{v.get('command', p['command'])}`"
-                                 for v in p["settings"].values()})) + ".", ""]
+             f"{p['machine']}, torch {p['torch']}, CPU only, 3 seeds (0, 1, 2) per variant. "
+             "Accuracies do not depend on machine load (same seeds, same thread count); the "
+             "seconds are not speed results."]
+    if small:
+        parts[-1] += (" The digits and synthetic parts were measured on "
+                      + ", ".join(sorted({v.get("date", p["date"]) for v in small}))
+                      + " (the 2 cores shared with other jobs, load average about 10); commands: "
+                      + "; ".join(sorted({f"`{v.get('command', p['command'])}`" for v in small}))
+                      + ".")
+    parts.append("")
     if "sphere" in p["results"]:
         s = p["settings"]["sphere"]
         parts += [f"**SphereNet (seed 001)** on digits, sphere-cnn (16/32/64, BatchNorm), Adam "
@@ -283,7 +294,8 @@ def write_section(payload: dict) -> None:
         parts += [f"**{part} on {dataset}** ({s['train_size']} training / "
                   f"{s.get('test_size', 'all')} test examples, "
                   f"{s['model']}, {s['epochs']} epochs, {s['device']}, seeds "
-                  f"{', '.join(map(str, s['seeds']))}; `{s['command']}`):", "",
+                  f"{', '.join(map(str, s['seeds']))}; measured {s.get('date', p['date'])}, "
+                  f"{_minutes(p['results'][key]):.0f} min; `{s['command']}`):", "",
                   table(p["results"][key], s["epochs"], s["target"]), "",
                   verdict(part, p["results"][key]), ""]
     parts += [p.get("notes", "").strip(), ""]
@@ -305,7 +317,16 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto", help="cpu, cuda or auto (--dataset runs)")
     ap.add_argument("--limit-train", type=int, help="a fixed training subset (--dataset runs)")
     ap.add_argument("--limit-test", type=int, help="a fixed test subset (quick checks only)")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="only rewrite the RESULTS.md section from results/layers.json")
     args = ap.parse_args(argv)
+    if args.rewrite:
+        payload = json.loads(RAW.read_text())
+        if args.notes_file:
+            payload["notes"] = Path(args.notes_file).read_text()
+            RAW.write_text(json.dumps(payload, indent=1))
+        write_section(payload)
+        return
     import torch
 
     torch.set_num_threads(1)
@@ -336,7 +357,7 @@ def main(argv=None) -> None:
         key = f"{part}@{args.dataset}" if real else part
         results[key] = funcs[part](seeds, settings[part]["epochs"], settings[part]["target"])
         command = command_line(["benchmarks/layers.py", *(argv or sys.argv[1:])])
-        kept[key] = {**settings[part], "command": command,
+        kept[key] = {**settings[part], "command": command, "date": utc_now("%Y-%m-%d"),
                      "minutes": (time.perf_counter() - t0) / 60}
         if real:
             kept[key].update(model=args.model, device=args.device, seeds=seeds,

@@ -45,7 +45,8 @@ from numba.extending import intrinsic
 _MASKED = np.float32(-1e30)
 # fastmath without reassociation / approximate reciprocals: deterministic sums.
 _EXACT = {"nnan", "ninf", "nsz", "contract"}
-_RANKED_PER_ROW = 8  # ranked entries per row of K; past them an offspring takes the full scan
+_RANKED_PER_ROW = 2  # ranked entries per row of K; past them an offspring takes the full scan
+# (2: at the paper's configuration no offspring ran past even 1 per row; fewer to sort)
 _BINS = 4096  # histogram bins over [-1, 1] used to pick the ranking threshold
 _PARALLEL_WORK = 2_000_000  # multiply-adds (roughly) below which a call stays serial
 

@@ -51,6 +51,7 @@ BACKENDS = ("numba", "numpy")
 SCORINGS = ("incremental", "full")
 # A chunk of materialised offspring (float32) is kept under this many bytes.
 _CHUNK_BYTES = 64 * 2**20
+_PLAN_BYTES = 8 * 2**20  # a chunk's random plan (numba backend without extra_fitness)
 _MIN_WEIGHT = 1e-12
 
 
@@ -256,9 +257,18 @@ class _Evolution:
         self.opp = offspring_per_pair
         self.rate = float(mutation_rate)
         self.offspring = self.pairs * offspring_per_pair
-        # Default chunk: whole parent pairs, ~64 MiB of float32 sets if materialised.
-        self.chunk = chunk_size or min(self.offspring, offspring_per_pair * max(
-            1, _CHUNK_BYTES // (4 * num * dim * offspring_per_pair)))
+        # Default chunk: whole parent pairs, ~64 MiB of float32 sets where a chunk is
+        # materialised (numpy backend, extra_fitness); the numba kernels only hold its random
+        # plan (~8 bytes per mutation + 48 per offspring), and fewer, larger chunks mean fewer
+        # kernel launches and less serial work between them.
+        if backend == "numba" and extra_fitness is None:
+            per_pair = offspring_per_pair * (8 * num * dim * self.rate + 48)
+            pairs_per_chunk = max(1, int(_PLAN_BYTES // per_pair))
+            chunks = -(-self.pairs // pairs_per_chunk)
+            pairs_per_chunk = -(-self.pairs // chunks)  # equal chunks, no small last one
+        else:
+            pairs_per_chunk = max(1, _CHUNK_BYTES // (4 * num * dim * offspring_per_pair))
+        self.chunk = chunk_size or min(self.offspring, offspring_per_pair * pairs_per_chunk)
         self.extra = extra_fitness
         self.rng = np.random.default_rng(seed)
         self.backend = _NumbaBackend(scoring) if backend == "numba" else _NumpyBackend()
