@@ -129,32 +129,31 @@ def mutation_csr_exponential(expo, scale, n, length):
     exponentials ``expo`` and ``scale = -1 / log(1 - rate)`` these are geometric(rate) gaps
     (P(gap = k) = (1 - rate)^(k-1) rate), drawn by inversion as numpy does, without storing
     them. Returns (ptr, pos, covered): ``covered`` is False when the gaps ran out before
-    ``n * length`` (then draw more exponentials and call again)."""
+    ``n * length`` (then draw more exponentials and call again). One pass, no division (the
+    positions are sorted, so the offspring boundary only moves forward)."""
     total = n * length
-    flat = np.empty(expo.shape[0], np.int64)
-    m, at = 0, -1
+    ptr = np.empty(n + 1, np.int64)
+    pos = np.empty(expo.shape[0], np.int32)
+    ptr[0] = 0
+    o, m, at = 0, 0, -1
+    row_start, row_end = 0, length
     covered = False
     for e in expo:
         at += max(1, int(np.ceil(e * scale)))
         if at >= total:
             covered = True
             break
-        flat[m] = at
-        m += 1
-    ptr = np.empty(n + 1, np.int64)
-    pos = np.empty(m, np.int32)
-    ptr[0] = 0
-    o = 0
-    for k in range(m):
-        row = flat[k] // length
-        while o < row:
+        while at >= row_end:
             o += 1
-            ptr[o] = k
-        pos[k] = flat[k] - row * length
+            ptr[o] = m
+            row_start = row_end
+            row_end += length
+        pos[m] = at - row_start
+        m += 1
     while o < n:
         o += 1
         ptr[o] = m
-    return ptr, pos, covered
+    return ptr, pos[:m], covered
 
 
 # --- parallel wrappers -------------------------------------------------------------------------
