@@ -116,7 +116,7 @@ def paper_run():
     from protogen.solvers.evolutionary import _Evolution
 
     # Load (or compile) the kernels outside the timing.
-    _Evolution(20, 5, seed=0, population=10, parent_fraction=0.4, offspring_per_pair=5,
+    _Evolution(100, 25, seed=1, population=20, parent_fraction=0.3, offspring_per_pair=300,
                mutation_rate=0.01, chunk_size=None, init=None, init_noise=0.1,
                extra_fitness=None, backend="numba").step()
 
