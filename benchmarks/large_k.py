@@ -94,7 +94,8 @@ def section(rows: list[dict]) -> str:
     return ("## Large K: protogen vs random baselines (`benchmarks/large_k.py`, issue 13)\n\n"
             f"{machine()}. Wall time includes the interpreter start and imports (~3 s); peak "
             "memory is the process's maximum RSS. The LP bound is the certified Delsarte bound "
-            "(no code can exceed it). Each row: the date and load average it was measured at.\n\n"
+            "(no code can exceed it). Each row: the date and load average it was measured at (rows "
+            "run back to back, so the 1-minute average includes the previous row's own run).\n\n"
             + markdown_table(["K", "D", "method", "min angle (deg)", "wall (s)", "peak RSS (MiB)",
                               "LP bound (deg)", "measured"], table))
 

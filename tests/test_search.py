@@ -116,6 +116,19 @@ def test_search_is_anytime():
     assert result.params["time_limit"] == 0.05
 
 
+def test_a_time_limit_runs_the_default_rounds_first():
+    """With a time limit the search runs the same rounds as without one, then more: the
+    best-so-far history of the default run is a prefix of the time-limited run's, so a limit
+    longer than the default run never returns a worse code (what benchmarks rely on when they
+    compare a default run with a time-limited one)."""
+    kwargs = dict(starts=4, start_iterations=80, children=3, hop_iterations=40, progress=False)
+    plain = global_search(12, 3, seed=2, rounds=2, **kwargs)
+    longer = global_search(12, 3, seed=2, time_limit=4 * plain.elapsed_s + 1.0, **kwargs)
+    assert longer.metadata["search_rounds"] > plain.metadata["search_rounds"] == 2
+    assert longer.history[:len(plain.history)] == plain.history
+    assert min_angle_deg(longer.prototypes) >= min_angle_deg(plain.prototypes) - 1e-12
+
+
 def test_search_init_and_extra_loss():
     import torch
 
