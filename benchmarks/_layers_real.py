@@ -132,4 +132,5 @@ def verdict(part: str, results: dict) -> str:
             f"{100 * base['final_mean']:.2f} %). "
             + ("Reproduces." if margin and not worse else
                "Does not reproduce clearly (within noise)." if not margin and not worse else
+               "Does not reproduce: the baseline is better." if not margin else
                "Mixed."))

@@ -244,7 +244,8 @@ def write_section(payload: dict) -> None:
     p = payload
     small = [v for k, v in p["settings"].items() if "@" not in k]
     parts = ["## Hyperspherical layers and regularisers (benchmarks/layers.py)", "",
-             f"{p['machine']}, torch {p['torch']}, CPU only, 3 seeds (0, 1, 2) per variant. "
+             f"{p['machine']}" + ("" if "torch" in p["machine"] else f", torch {p['torch']}")
+             + ", CPU only, 3 seeds (0, 1, 2) per variant. "
              "Accuracies do not depend on machine load (same seeds, same thread count); the "
              "seconds are not speed results."]
     if small:
@@ -293,7 +294,8 @@ def write_section(payload: dict) -> None:
         s = p["settings"][key]
         parts += [f"**{part} on {dataset}** ({s['train_size']} training / "
                   f"{s.get('test_size', 'all')} test examples, "
-                  f"{s['model']}, {s['epochs']} epochs, {s['device']}, seeds "
+                  f"{s['model']}, {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, "
+                  f"device {s['device']}, seeds "
                   f"{', '.join(map(str, s['seeds']))}; measured {s.get('date', p['date'])}, "
                   f"{_minutes(p['results'][key]):.0f} min; `{s['command']}`):", "",
                   table(p["results"][key], s["epochs"], s["target"]), "",
