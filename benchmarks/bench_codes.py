@@ -106,7 +106,9 @@ def part_a60(args) -> None:
                              "(--parts a --time-limit-a 0) or --points-a60")
         points = [c["num_points"] for c in a["cases"]
                   if c["ratio"] is not None and (c["ratio"] < 1 - 1e-4 or c["time_s"] >= 60)]
-    rows = []
+    # Cases measured by an earlier (stopped) run stay, unless measured again now.
+    earlier = [c for c in (load("a60") or {}).get("cases", []) if c["num_points"] not in points]
+    rows = list(earlier)
 
     def report(r):
         rows.append(r.row())
@@ -116,7 +118,7 @@ def part_a60(args) -> None:
 
     results = bench.run_bench([3], points, ["auto"], seed=args.seed, time_limit=60.0,
                               progress=False, callback=report)
-    save("a60", {"time_limit": 60.0, "cases": [r.row() for r in results]})
+    save("a60", {"time_limit": 60.0, "cases": earlier + [r.row() for r in results]})
 
 
 def _a60_lines(a: dict, a60: dict) -> list[str]:
