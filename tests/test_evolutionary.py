@@ -9,7 +9,8 @@ from protogen.errors import InputError
 from protogen.solvers import _kernels as kernels
 from protogen.solvers import _kernels_incremental as scoring
 from protogen.solvers.evolutionary import (
-    _mutation_plan, _Plan, crossover_numpy, evolve, max_cosine_numpy, mutate_numpy)
+    _mutation_plan, _Plan, evolve)
+from protogen.solvers.ea_backends import crossover_numpy, max_cosine_numpy, mutate_numpy
 from protogen.solvers.memetic import memetic
 
 

@@ -44,13 +44,13 @@ import numpy as np
 
 from protogen.errors import InputError
 from protogen.result import Result
+from protogen.solvers.ea_backends import CHUNK_BYTES, NumbaBackend, NumpyBackend
 from protogen.solvers.params import check_init
 from protogen.sphere import normalize
 
 BACKENDS = ("numba", "numpy")
 SCORINGS = ("incremental", "full")
 # A chunk of materialised offspring (float32) is kept under this many bytes.
-_CHUNK_BYTES = 64 * 2**20
 _PLAN_BYTES = 8 * 2**20  # a chunk's random plan (numba backend without extra_fitness)
 _MIN_WEIGHT = 1e-12
 
@@ -117,97 +117,6 @@ def _angles(max_cos: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(max_cos.astype(np.float64), -1.0, 1.0)))
 
 
-def crossover_numpy(pop, pa, pb, cuts, which):
-    """Reference single-point row crossover (same contract as ``_kernels.crossover``)."""
-    rows = np.arange(pop.shape[1])
-    first = rows[None, :] < cuts[which][:, None]
-    return np.where(first[..., None], pop[pa[which]], pop[pb[which]]).astype(np.float32)
-
-
-def mutate_numpy(batch, mut_ptr, mut_pos, mut_val, which):
-    """Reference uniform mutation + renormalisation of the mutated rows (in place)."""
-    n, num, dim = batch.shape
-    counts = mut_ptr[which + 1] - mut_ptr[which]
-    owner = np.repeat(np.arange(n), counts)
-    starts = np.repeat(mut_ptr[which] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    idx = np.arange(counts.sum()) + starts
-    flat = batch.reshape(n, num * dim)
-    flat[owner, mut_pos[idx]] = mut_val[idx]
-    rows = np.zeros((n, num), bool)
-    rows[owner, mut_pos[idx] // dim] = True
-    norms = np.linalg.norm(batch, axis=2)
-    scale = np.where(rows & (norms > 0), 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
-    batch *= scale[..., None].astype(np.float32)
-    return batch
-
-
-def max_cosine_numpy(batch):
-    """Reference largest pairwise cosine of each (K, D) set (batched einsum Gram)."""
-    n, num, _ = batch.shape
-    out = np.empty(n, np.float32)
-    step = max(1, _CHUNK_BYTES // (4 * num * num))
-    diag = np.eye(num, dtype=bool)
-    for s in range(0, n, step):
-        g = np.einsum("nkd,njd->nkj", batch[s:s + step], batch[s:s + step])
-        g[:, diag] = -np.inf
-        out[s:s + step] = g.max(axis=(1, 2))
-    return out
-
-
-class _NumpyBackend:
-    name = "numpy"
-
-    def begin(self, pop):
-        pass
-
-    def fitness(self, pop):
-        return max_cosine_numpy(pop)
-
-    def materialize(self, pop, plan, which):
-        return mutate_numpy(crossover_numpy(pop, plan.pa, plan.pb, plan.cuts, which),
-                            plan.mut_ptr, plan.mut_pos, plan.mut_val, which)
-
-    def score(self, pop, plan):
-        return max_cosine_numpy(self.materialize(pop, plan, np.arange(plan.n)))
-
-
-class _NumbaBackend:
-    name = "numba"
-
-    def __init__(self, scoring="incremental"):
-        from protogen.solvers import _kernels, _kernels_incremental
-
-        self.k = _kernels
-        self.scorer = (_kernels_incremental.score_offspring_incremental
-                       if scoring == "incremental" else _kernels_incremental.score_offspring)
-        self.pop_t = None
-
-    def begin(self, pop):
-        """Cache the transposed population for the generation's scoring (one buffer, reused)."""
-        shape = (pop.shape[0], pop.shape[2], pop.shape[1])
-        if self.pop_t is None or self.pop_t.shape != shape:
-            self.pop_t = np.empty(shape, pop.dtype)
-        np.copyto(self.pop_t, pop.transpose(0, 2, 1))
-
-    def fitness(self, pop):
-        out = np.empty(pop.shape[0], np.float32)
-        self.k.population_max_cosine(pop, out)
-        return out
-
-    def materialize(self, pop, plan, which):
-        which = np.ascontiguousarray(which, dtype=np.int64)
-        out = np.empty((which.size,) + pop.shape[1:], np.float32)
-        self.k.materialize(pop, plan.pa, plan.pb, plan.cuts, plan.mut_ptr, plan.mut_pos,
-                           plan.mut_val, which, out)
-        return out
-
-    def score(self, pop, plan):
-        out = np.empty(plan.n, np.float32)
-        self.scorer(pop, self.pop_t, plan.tasks, plan.pa, plan.pb, plan.cuts, plan.mut_ptr,
-                    plan.mut_pos, plan.mut_val, out)
-        return out
-
-
 # --------------------------------------------------------------------------- the algorithm
 def _check_params(num, dim, population, generations, parent_fraction, offspring_per_pair,
                   mutation_rate, chunk_size, time_limit, init, init_noise, backend,
@@ -267,11 +176,11 @@ class _Evolution:
             chunks = -(-self.pairs // pairs_per_chunk)
             pairs_per_chunk = -(-self.pairs // chunks)  # equal chunks, no small last one
         else:
-            pairs_per_chunk = max(1, _CHUNK_BYTES // (4 * num * dim * offspring_per_pair))
+            pairs_per_chunk = max(1, CHUNK_BYTES // (4 * num * dim * offspring_per_pair))
         self.chunk = chunk_size or min(self.offspring, offspring_per_pair * pairs_per_chunk)
         self.extra = extra_fitness
         self.rng = np.random.default_rng(seed)
-        self.backend = _NumbaBackend(scoring) if backend == "numba" else _NumpyBackend()
+        self.backend = NumbaBackend(scoring) if backend == "numba" else NumpyBackend()
 
         if init is None:
             pop = self.rng.standard_normal((population, num, dim))
@@ -393,6 +302,27 @@ def _result(state, method, params, history, generations_run, stopped, start, ext
                   history=[float(h) for h in history])
 
 
+def run_generations(state, generations, deadline, bar, after_generation=None):
+    """Step ``state`` up to ``generations`` times, stopping at ``deadline``; ``after_generation
+    (g)`` runs after generation g (0-based) is done. Returns (best fitness after each
+    generation, generations done, whether the deadline stopped the run early)."""
+    history, done, stopped = [], 0, False
+    for g in range(generations):
+        if not state.step(deadline):
+            stopped = True
+            break
+        done += 1
+        if after_generation is not None:
+            after_generation(g)
+        history.append(state.best[1])
+        bar.set_postfix(best=f"{history[-1]:.3f}")
+        bar.update()
+        if time.perf_counter() > deadline:
+            stopped = done < generations
+            break
+    return history, done, stopped
+
+
 def start_evolution(num_classes, dim, start, *, seed, population, generations, parent_fraction,
                     offspring_per_pair, mutation_rate, chunk_size, time_limit, init, init_noise,
                     extra_fitness, backend, scoring, **extra_params):
@@ -443,20 +373,9 @@ def evolve(num_classes: int, dim: int, *, seed: int = 0, population: int = 3000,
         mutation_rate=mutation_rate, chunk_size=chunk_size, time_limit=time_limit, init=init,
         init_noise=init_noise, extra_fitness=extra_fitness, backend=backend, scoring=scoring)
     initial = state.best[1]
-    history, done, stopped = [], 0, False
     from tqdm.auto import tqdm
 
     with tqdm(total=generations, desc="evolutionary", unit="gen", disable=not progress) as bar:
-        for _ in range(generations):
-            if not state.step(deadline):
-                stopped = True
-                break
-            done += 1
-            history.append(state.best[1])
-            bar.set_postfix(best=f"{history[-1]:.3f}")
-            bar.update()
-            if time.perf_counter() > deadline:
-                stopped = done < generations
-                break
+        history, done, stopped = run_generations(state, generations, deadline, bar)
     return _result(state, "evolutionary", params, history, done, stopped, start,
                    {"initial_best_fitness": initial})

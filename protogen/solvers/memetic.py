@@ -13,7 +13,7 @@ import numpy as np
 from protogen.errors import InputError
 
 from protogen.result import Result
-from protogen.solvers.evolutionary import _result, start_evolution
+from protogen.solvers.evolutionary import _result, run_generations, start_evolution
 
 
 def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
@@ -83,24 +83,15 @@ def memetic(num_classes: int, dim: int, *, seed: int = 0, population: int = 100,
                      time_limit=None if math.isinf(left) else left)
         insert(res.prototypes)
 
-    history, done, stopped = [], 0, False
+    def search_now(g):
+        if (g + 1) % search_every == 0:
+            anneal(search_iterations)
+
     from tqdm.auto import tqdm
 
     with tqdm(total=generations + 1 + polish_rounds, desc="memetic", unit="step",
               disable=not progress) as bar:
-        for g in range(generations):
-            if not state.step(deadline):
-                stopped = True
-                break
-            done += 1
-            if (g + 1) % search_every == 0:
-                anneal(search_iterations)
-            history.append(state.best[1])
-            bar.set_postfix(best=f"{history[-1]:.3f}")
-            bar.update()
-            if time.perf_counter() > deadline:
-                stopped = done < generations
-                break
+        history, done, stopped = run_generations(state, generations, deadline, bar, search_now)
         anneal(final_iterations)
         bar.update()
         polish_end = min(deadline, time.perf_counter() + float(polish_time))
