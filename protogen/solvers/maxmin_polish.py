@@ -33,7 +33,11 @@ from protogen.sphere import normalize
 
 # LP tolerances (HiGHS defaults are 1e-7): the scaled problem has O(1) numbers, so these are
 # relative to the trust radius.
-_LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+_LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10,
+               # The interior-point method (with HiGHS's crossover to a vertex) and no presolve
+               # halve the time of these small LPs against the default dual simplex (K = 112,
+               # D = 3: 1.4 s vs 2.8 s for 8 polishes, the same codes).
+               "presolve": False}
 
 
 def tangent_bases(x: np.ndarray) -> np.ndarray:
@@ -83,7 +87,7 @@ def _lp_step(x, cos, value, radius, mu):
     b_ub = (value - cos[rows, cols]) / radius
     objective = np.concatenate([np.full(2 * n_y, mu), [1.0]])
     bounds = [(0.0, 1.0)] * (2 * n_y) + [(None, None)]
-    res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs",
+    res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ipm",
                   options=_LP_OPTIONS)
     if res.status != 0:
         return None, value

@@ -161,10 +161,12 @@ class SearchParams:
     rounds: int | None = param(None, low=0, help="hop rounds without a time limit")
     children: int | None = param(None, low=1, help="perturbed copies per elite code and round")
     hop_iterations: int = param(250, low=1)
-    patience: int = param(12, low=1)
+    patience: int | None = param(None, low=1,
+                                 help="stale rounds before a fresh start (default 4 or 12)")
     lr: float = param(0.02, low=0, low_open=True)
     lr_end: float = param(5e-4, low=0, low_open=True)
-    t_start: float = param(30.0, low=0, low_open=True)
+    t_start: float | None = param(None, low=0, low_open=True,
+                                  help="starts' first temperature (default 100 in D = 3, else 30)")
     t_end: float = param(3e3, low=0, low_open=True)
     hop_lr: float = param(0.004, low=0, low_open=True)
     hop_lr_end: float = param(1e-4, low=0, low_open=True)

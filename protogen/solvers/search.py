@@ -55,6 +55,13 @@ MOVES = ("contacts", "subset", "hole", "shake")
 # Above this many tangent coordinates K (D - 1) the LP polish is too slow (one LP of K = 100,
 # D = 25 took minutes with its near-active pairs) and the gradient polish is used instead.
 _LP_MAX_FREE = 800
+# LP steps of a "quick" polish. Annealed values rank basins badly: the anneal-to-polish gap
+# (0.03-0.05 deg at N = 57..112 in D = 3) exceeds the gap between neighbouring basins, so hops
+# that compared annealed values kept the wrong child. Three LP steps rank them well enough to
+# choose the child worth a full polish, at a fraction of its cost.
+_QUICK_STEPS = 3
+# Polished values of one basin differ by rounding; a child must beat its parent by more.
+_EXACT_TOL = 1e-12
 
 
 def _auto_rounds(num, dim):
@@ -64,10 +71,27 @@ def _auto_rounds(num, dim):
     return int(min(10, max(3, 6e4 / (float(num) * num * dim))))
 
 
+def _auto_patience(num, dim, extra_loss):
+    """Rounds without improvement before an elite code is replaced by a fresh start: 4 when
+    hops compare LP-polished values (a stalled code is truly stuck; fresh starts are what find
+    the rare record basins: with 4 instead of 12, 60 s reached the records at N = 130 and 73
+    in D = 3), 12 when they compare annealed values."""
+    exact = extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
+    return 4 if exact else 12
+
+
 def _auto_children(num, elite):
     """Children per elite code and round: 16 for small codes (K <= 64 with 4 elite codes), fewer
     (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120)."""
     return int(min(16, max(2, 2**18 // (elite * num * num))))
+
+
+def _auto_t_start(dim):
+    """First temperature of the starts' anneal: 100 in D = 3, 30 (the gradient solver's) above.
+    In D = 3 a colder start (t = 30, a soft Thomson-like repulsion first) sends most starts to
+    the same few basins: at N = 57 none of 256 starts reached the record basin, at t = 100
+    2 of 64 did (and 1 of 64 at N = 73, none of 64 at t = 30, 300 or 1000)."""
+    return 100.0 if dim == 3 else 30.0
 
 
 def _auto_start_iterations(num, dim):
@@ -155,8 +179,8 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
                   progress: bool = True, init: np.ndarray | None = None, extra_loss=None,
                   starts: int | None = None, start_iterations: int | None = None,
                   elite: int = 4, rounds: int | None = None, children: int | None = None,
-                  hop_iterations: int = 250, patience: int = 12,
-                  lr: float = 0.02, lr_end: float = 5e-4, t_start: float = 30.0,
+                  hop_iterations: int = 250, patience: int | None = None,
+                  lr: float = 0.02, lr_end: float = 5e-4, t_start: float | None = None,
                   t_end: float = 3e3, hop_lr: float = 0.004, hop_lr_end: float = 1e-4,
                   hop_t_start: float = 300.0, hop_t_end: float = 1e4,
                   init_noise: float = 0.02, device: str = "cpu",
@@ -177,12 +201,16 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
     polish is the gradient one (the LP polish knows only the max-min objective).
     """
     sized = isinstance(num_classes, (int, np.integer)) and isinstance(dim, (int, np.integer))
+    if sized and t_start is None:
+        t_start = _auto_t_start(dim)
     if sized and start_iterations is None:
         start_iterations = _auto_start_iterations(num_classes, dim)
     if sized and starts is None:
         starts = _auto_starts(num_classes, dim, start_iterations)
     if sized and rounds is None:
         rounds = _auto_rounds(num_classes, dim)
+    if sized and patience is None:
+        patience = _auto_patience(num_classes, dim, extra_loss)
     if sized and children is None and isinstance(elite, (int, np.integer)) and elite > 0:
         children = _auto_children(num_classes, elite)
     _check_inputs(num_classes, dim, time_limit,
@@ -228,7 +256,11 @@ class _Search:
         self.history: list[float] = []
         self.gaps: list[float] = []
         self.fresh_count = 0
+        self.polishes = 0
         self.best_code, self.best = None, math.inf
+        # Exact mode: every elite code is LP-polished and hops compare polished values. Without
+        # it (big codes, extra_loss) values are annealed ones and only promising codes are polished.
+        self.exact = extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
         self.bar = None
 
     def _out_of_time(self) -> bool:
@@ -248,6 +280,31 @@ class _Search:
         return np.concatenate(done)
 
 
+    def _quick(self, codes):
+        """:data:`_QUICK_STEPS` LP steps on each code, with exact values (fewer codes when the
+        deadline falls, but at least one)."""
+        out, values = [], []
+        for code in codes:
+            if out and self._out_of_time():
+                break
+            polished = maxmin_polish(code, max_steps=_QUICK_STEPS)
+            out.append(polished)
+            values.append(self.score(polished))
+        return np.array(out), np.array(values)
+
+    def _seat(self, code, value) -> list:
+        """An elite slot [code, value, rounds without improvement] for a new code: in exact mode
+        fully polished (unless the deadline has passed), otherwise annealed and offered."""
+        if not self.exact:
+            self._offer(code, value)
+            return [code, value, 0]
+        if not self._out_of_time():
+            polished = maxmin_polish(code)
+            self.polishes += 1
+            code, value = polished, self.score(polished)
+        self._improve(code, value)
+        return [code, value, 0]
+
     def _polish(self, code, annealed_value) -> None:
         """Polish ``code`` exactly, offer it as the best and learn the anneal-to-polish gap."""
         if self.extra_loss is None and self.num * (self.dim - 1) <= _LP_MAX_FREE:
@@ -255,6 +312,7 @@ class _Search:
         else:
             polished = gradient_polish(code, iterations=500, extra_loss=self.extra_loss)
         value = self.score(polished)
+        self.polishes += 1
         if value > annealed_value:
             polished, value = code, annealed_value
         self.gaps.append(annealed_value - value)
@@ -303,7 +361,10 @@ class _Search:
         raw /= np.linalg.norm(raw, axis=2, keepdims=True)
         codes = self._anneal(raw, self.s["start_iterations"], self.s["lr"], self.s["lr_end"],
                              self.s["t_start"], self.s["t_end"])
-        values = np.array([self.score(c) for c in codes])
+        if self.exact:
+            codes, values = self._quick(codes)
+        else:
+            values = np.array([self.score(c) for c in codes])
         order = np.argsort(values, kind="stable")
         return codes[order], values[order]
 
@@ -311,9 +372,13 @@ class _Search:
         self.bar = tqdm(total=rounds, desc=f"search K={self.num} D={self.dim}",
                         disable=not progress, leave=False)
         codes, values = self._fresh(self.s["starts"], init)
-        # Slots hold annealed codes and their annealed values: hops compare like with like.
-        population = [[c, v, 0] for c, v in zip(codes[:self.s["elite"]], values)]
-        self._offer(codes[0], values[0])
+        # Slots hold codes and values of one kind (polished in exact mode, else annealed): hops
+        # compare like with like.
+        if self.exact:
+            population = [self._seat(c, v) for c, v in zip(codes[:self.s["elite"]], values)]
+        else:
+            population = [[c, v, 0] for c, v in zip(codes[:self.s["elite"]], values)]
+            self._offer(codes[0], values[0])
         self.history.append(self.best)
         done = 0
         while (rounds is None or done < rounds) and not self._out_of_time():
@@ -323,13 +388,12 @@ class _Search:
             for slot in population:
                 if slot[2] >= self.s["patience"] and not self._out_of_time():
                     code, value = self._fresh(1)
-                    slot[:] = [code[0], value[0], 0]
-                    self._offer(code[0], value[0])
+                    slot[:] = self._seat(code[0], value[0])
             self.history.append(self.best)
         self.bar.close()
         stopped = "time_limit" if self._out_of_time() else "rounds"
         metadata = dict(search_rounds=done, search_starts=self.fresh_count, search_stopped=stopped,
-                        search_polishes=len(self.gaps), search_moves=",".join(MOVES))
+                        search_polishes=self.polishes, search_moves=",".join(MOVES))
         return self.best_code, metadata
 
     def _hop(self, population):
@@ -342,13 +406,28 @@ class _Search:
                          for slot in population for move in moves])
         kids = self._anneal(kids, self.s["hop_iterations"], self.s["hop_lr"],
                             self.s["hop_lr_end"], self.s["hop_t_start"], self.s["hop_t_end"])
-        values = np.array([self.score(k) for k in kids])
+        if self.exact:
+            kids, values = self._quick(kids)
+        else:
+            values = np.array([self.score(k) for k in kids])
         for index, slot in enumerate(population):
             mine = values[index * per:(index + 1) * per]
-            if len(mine) == 0:  # the anneal was cut short by the deadline
+            if len(mine) == 0 or (self.exact and self._out_of_time()):  # cut by the deadline
                 break
             best = index * per + int(np.argmin(mine))
-            if values[best] < slot[1]:
+            if self.exact:
+                # The most promising child (by its quick polish) is polished fully; it replaces
+                # its parent when it lies in a better basin.
+                code, value = kids[best], values[best]
+                polished = maxmin_polish(code)
+                self.polishes += 1
+                code, value = polished, self.score(polished)
+                self._improve(code, value)
+                if value < slot[1] - _EXACT_TOL:
+                    slot[:] = [code, value, 0]
+                else:
+                    slot[2] += 1
+            elif values[best] < slot[1]:
                 # Only a child that beat its parent may be in a better basin than the best:
                 # children of the parent's own basin re-anneal to about the parent's value.
                 slot[:] = [kids[best], values[best], 0]
