@@ -170,3 +170,34 @@ def test_auto_sends_small_codes_to_the_search_and_keeps_options_on_gradient():
     assert result.method == "search"
     assert min_angle_deg(result.prototypes) == pytest.approx(57.1367031, abs=1e-6)
     assert result.params["elite"] == 4 and "restarts" not in result.params
+
+
+def _max_cosine(code):
+    cos = code @ code.T
+    np.fill_diagonal(cos, -np.inf)
+    return float(cos.max())
+
+
+def test_exact_search_returns_a_max_min_local_optimum():
+    """Small codes without extra_loss compare LP-polished values: the code returned is a fixed
+    point of the LP polish (a local optimum of the max-min problem), and every elite code was
+    polished."""
+    result = global_search(30, 3, seed=1, starts=8, start_iterations=300, rounds=2, children=4,
+                           hop_iterations=80, progress=False)
+    code = result.prototypes
+    assert _max_cosine(maxmin_polish(code)) > _max_cosine(code) - 1e-12
+    assert result.metadata["search_polishes"] >= 4  # the elite seats
+    assert result.history[-1] == pytest.approx(_max_cosine(code), abs=1e-15)
+
+
+def test_search_defaults_depend_on_the_dimension_and_the_objective():
+    import torch
+
+    d3 = global_search(8, 3, seed=0, starts=2, start_iterations=20, rounds=0, progress=False)
+    d4 = global_search(8, 4, seed=0, starts=2, start_iterations=20, rounds=0, progress=False)
+    soft = global_search(8, 3, seed=0, starts=2, start_iterations=20, rounds=0, progress=False,
+                         extra_loss=lambda w: torch.zeros((), dtype=w.dtype))
+    assert (d3.params["t_start"], d4.params["t_start"]) == (100.0, 30.0)
+    assert (d3.params["patience"], soft.params["patience"]) == (4, 12)
+    # With extra_loss only promising codes are polished (none here: one start is offered).
+    assert soft.metadata["search_polishes"] <= 1 < d3.metadata["search_polishes"]

@@ -76,14 +76,19 @@ def _auto_patience(num, dim, extra_loss):
     hops compare LP-polished values (a stalled code is truly stuck; fresh starts are what find
     the rare record basins: with 4 instead of 12, 60 s reached the records at N = 130 and 73
     in D = 3), 12 when they compare annealed values."""
-    exact = extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
-    return 4 if exact else 12
+    return 4 if _exact(num, dim, extra_loss) else 12
 
 
-def _auto_children(num, elite):
+def _exact(num, dim, extra_loss):
+    """Whether the search runs in exact mode (LP-polished elite, see :class:`_Search`)."""
+    return extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
+
+
+def _auto_children(num, elite, exact=False):
     """Children per elite code and round: 16 for small codes (K <= 64 with 4 elite codes), fewer
-    (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120)."""
-    return int(min(16, max(2, 2**18 // (elite * num * num))))
+    (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120); at
+    most 4 when every child gets LP steps (``exact``: the LPs, not the anneal, are the cost)."""
+    return int(min(4 if exact else 16, max(2, 2**18 // (elite * num * num))))
 
 
 def _auto_t_start(dim):
@@ -212,7 +217,7 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
     if sized and patience is None:
         patience = _auto_patience(num_classes, dim, extra_loss)
     if sized and children is None and isinstance(elite, (int, np.integer)) and elite > 0:
-        children = _auto_children(num_classes, elite)
+        children = _auto_children(num_classes, elite, _exact(num_classes, dim, extra_loss))
     _check_inputs(num_classes, dim, time_limit,
                   dict(starts=starts, start_iterations=start_iterations, elite=elite,
                        children=children, hop_iterations=hop_iterations,
@@ -257,10 +262,11 @@ class _Search:
         self.gaps: list[float] = []
         self.fresh_count = 0
         self.polishes = 0
+        self.quick_gains: list[float] = []
         self.best_code, self.best = None, math.inf
         # Exact mode: every elite code is LP-polished and hops compare polished values. Without
         # it (big codes, extra_loss) values are annealed ones and only promising codes are polished.
-        self.exact = extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
+        self.exact = _exact(num, dim, extra_loss)
         self.bar = None
 
     def _out_of_time(self) -> bool:
@@ -292,6 +298,10 @@ class _Search:
             values.append(self.score(polished))
         return np.array(out), np.array(values)
 
+    def _quick_gain(self) -> float:
+        """Median gain of a full polish over a quick one so far (inf before the first)."""
+        return float(np.median(self.quick_gains)) if self.quick_gains else math.inf
+
     def _seat(self, code, value) -> list:
         """An elite slot [code, value, rounds without improvement] for a new code: in exact mode
         fully polished (unless the deadline has passed), otherwise annealed and offered."""
@@ -301,6 +311,7 @@ class _Search:
         if not self._out_of_time():
             polished = maxmin_polish(code)
             self.polishes += 1
+            self.quick_gains.append(value - self.score(polished))
             code, value = polished, self.score(polished)
         self._improve(code, value)
         return [code, value, 0]
@@ -416,13 +427,16 @@ class _Search:
                 break
             best = index * per + int(np.argmin(mine))
             if self.exact:
-                # The most promising child (by its quick polish) is polished fully; it replaces
-                # its parent when it lies in a better basin.
+                # The most promising child (by its quick polish) is polished fully, unless its
+                # quick value is further above its parent's than a full polish usually gains;
+                # it replaces its parent when it lies in a better basin.
                 code, value = kids[best], values[best]
-                polished = maxmin_polish(code)
-                self.polishes += 1
-                code, value = polished, self.score(polished)
-                self._improve(code, value)
+                if value - slot[1] < 2.0 * self._quick_gain():
+                    polished = maxmin_polish(code)
+                    self.polishes += 1
+                    self.quick_gains.append(value - self.score(polished))
+                    code, value = polished, self.score(polished)
+                    self._improve(code, value)
                 if value < slot[1] - _EXACT_TOL:
                     slot[:] = [code, value, 0]
                 else:
