@@ -8,7 +8,8 @@ import pytest
 
 from protogen.errors import InputError
 from protogen.solvers.maxmin_polish import maxmin_polish, tangent_bases
-from protogen.solvers.search import MOVES, _perturb, global_search
+from protogen.solvers.hop_moves import MOVES, perturb
+from protogen.solvers.search import global_search
 from protogen.sphere import min_angle_deg, normalize
 
 TAMMES_13_DEG = 57.1367031  # proved optimum (Musin & Tarasov 2012), Sloane's table
@@ -74,7 +75,7 @@ def test_polish_never_worse_and_rejects_bad_input():
 @pytest.mark.parametrize("move", MOVES)
 def test_moves_change_the_code_and_stay_on_the_sphere(move):
     code = _icosahedron()
-    out = _perturb(code, move, np.random.default_rng(0))
+    out = perturb(code, move, np.random.default_rng(0))
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-14)
     assert not np.allclose(out, code)
 

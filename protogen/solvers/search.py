@@ -55,11 +55,10 @@ from protogen.solvers.params import check_init
 from protogen.solvers.gradient import (_BATCH_ELEMENTS, _anneal, _auto_iterations, _device,
                                        _dtype, _threads_for)
 from protogen.solvers.gradient import polish as gradient_polish
+from protogen.solvers.hop_moves import MOVES, perturb
 from protogen.solvers.maxmin_polish import maxmin_polish
 from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
-from protogen.sphere import normalize
 
-MOVES = ("contacts", "subset", "hole", "shake")
 # Above this many tangent coordinates K (D - 1) the LP polish is too slow (one LP of K = 100,
 # D = 25 took minutes with its near-active pairs) and the gradient polish is used instead.
 _LP_MAX_FREE = 800
@@ -79,12 +78,12 @@ def _auto_rounds(num, dim):
     return int(min(10, max(3, 6e4 / (float(num) * num * dim))))
 
 
-def _auto_patience(num, dim, extra_loss):
+def _auto_patience(exact):
     """Rounds without improvement before an elite code is replaced by a fresh start: 4 when
     hops compare LP-polished values (a stalled code is truly stuck; fresh starts are what find
     the rare record basins: with 4 instead of 12, 60 s reached the records at N = 130 and 73
     in D = 3), 12 when they compare annealed values."""
-    return 4 if _exact(num, dim, extra_loss) else 12
+    return 4 if exact else 12
 
 
 def _exact(num, dim, extra_loss):
@@ -137,42 +136,6 @@ class _Scorer:
         return value
 
 
-def _tangent_noise(rng, points, scale):
-    noise = rng.standard_normal(points.shape) * scale
-    noise -= (noise * points).sum(1, keepdims=True) * points
-    return noise
-
-
-def _perturb(code: np.ndarray, move: str, rng: np.random.Generator) -> np.ndarray:
-    """One perturbed copy of ``code`` (unit rows) by ``move`` (see :data:`MOVES`)."""
-    num, dim = code.shape
-    cos = code @ code.T
-    np.fill_diagonal(cos, -np.inf)
-    top = cos.max()
-    nearest = math.acos(min(1.0, max(-1.0, float(top))))  # the minimum angle, in radians
-    # Points of the tightest contacts (within a hair of the max): where the code is stuck.
-    tight_rows, tight_cols = np.nonzero(cos >= top - 1e-6 * (1 + abs(top)))
-    tight = np.unique(np.concatenate([tight_rows, tight_cols]))
-    out = code.copy()
-    if move == "contacts":
-        count = int(rng.integers(1, min(4, len(tight)) + 1))
-        chosen = rng.choice(tight, size=count, replace=False)
-        out[chosen] += _tangent_noise(rng, code[chosen], 0.5 * nearest)
-    elif move == "subset":
-        count = int(rng.integers(1, max(2, num // 4) + 1))
-        chosen = rng.choice(num, size=count, replace=False)
-        out[chosen] += _tangent_noise(rng, code[chosen], 0.7 * nearest)
-    elif move == "hole":
-        moved = int(rng.choice(tight))
-        rest = np.delete(code, moved, axis=0)
-        candidates = rng.standard_normal((min(4000, 64 * num), dim))
-        candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
-        out[moved] = candidates[np.argmin((candidates @ rest.T).max(axis=1))]
-    else:  # shake
-        out += _tangent_noise(rng, code, 0.15 * nearest)
-    return normalize(out)
-
-
 def _check_inputs(num_classes, dim, time_limit, positive_ints, positive_floats):
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise InputError(f"the number of classes must be an integer >= 2, got {num_classes!r}")
@@ -222,10 +185,11 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
         starts = _auto_starts(num_classes, dim, start_iterations)
     if sized and rounds is None:
         rounds = _auto_rounds(num_classes, dim)
+    exact = sized and _exact(num_classes, dim, extra_loss)
     if sized and patience is None:
-        patience = _auto_patience(num_classes, dim, extra_loss)
+        patience = _auto_patience(exact)
     if sized and children is None and isinstance(elite, (int, np.integer)) and elite > 0:
-        children = _auto_children(num_classes, elite, _exact(num_classes, dim, extra_loss))
+        children = _auto_children(num_classes, elite, exact)
     _check_inputs(num_classes, dim, time_limit,
                   dict(starts=starts, start_iterations=start_iterations, elite=elite,
                        children=children, hop_iterations=hop_iterations,
@@ -293,7 +257,6 @@ class _Search:
                 break
         return np.concatenate(done)
 
-
     def _quick(self, codes):
         """:data:`_QUICK_STEPS` LP steps on each code, with exact values (fewer codes when the
         deadline falls, but at least one)."""
@@ -317,16 +280,22 @@ class _Search:
             self._offer(code, value)
             return [code, value, 0]
         if not self._out_of_time():
-            polished = maxmin_polish(code)
-            self.polishes += 1
-            self.quick_gains.append(value - self.score(polished))
-            code, value = polished, self.score(polished)
+            code, value = self._full_polish(code, value)
         self._improve(code, value)
         return [code, value, 0]
 
+    def _full_polish(self, code, quick_value):
+        """The LP polish run to convergence on a quick-polished code, its exact value, and the
+        gain over the quick value recorded (see :meth:`_quick_gain`)."""
+        polished = maxmin_polish(code)
+        value = self.score(polished)
+        self.polishes += 1
+        self.quick_gains.append(quick_value - value)
+        return polished, value
+
     def _polish(self, code, annealed_value) -> None:
         """Polish ``code`` exactly, offer it as the best and learn the anneal-to-polish gap."""
-        if self.extra_loss is None and self.num * (self.dim - 1) <= _LP_MAX_FREE:
+        if self.exact:
             polished = maxmin_polish(code)
         else:
             polished = gradient_polish(code, iterations=500, extra_loss=self.extra_loss)
@@ -421,7 +390,7 @@ class _Search:
         when it is better."""
         per = self.s["children"]
         moves = [MOVES[i % len(MOVES)] for i in range(per)]
-        kids = np.stack([_perturb(slot[0], move, self.rng)
+        kids = np.stack([perturb(slot[0], move, self.rng)
                          for slot in population for move in moves])
         kids = self._anneal(kids, self.s["hop_iterations"], self.s["hop_lr"],
                             self.s["hop_lr_end"], self.s["hop_t_start"], self.s["hop_t_end"])
@@ -440,10 +409,7 @@ class _Search:
                 # it replaces its parent when it lies in a better basin.
                 code, value = kids[best], values[best]
                 if value - slot[1] < 2.0 * self._quick_gain():
-                    polished = maxmin_polish(code)
-                    self.polishes += 1
-                    self.quick_gains.append(value - self.score(polished))
-                    code, value = polished, self.score(polished)
+                    code, value = self._full_polish(code, value)
                     self._improve(code, value)
                 if value < slot[1] - _EXACT_TOL:
                     slot[:] = [code, value, 0]
