@@ -122,12 +122,45 @@ def test_a_time_limit_runs_the_default_rounds_first():
     best-so-far history of the default run is a prefix of the time-limited run's, so a limit
     longer than the default run never returns a worse code (what benchmarks rely on when they
     compare a default run with a time-limited one)."""
-    kwargs = dict(starts=4, start_iterations=80, children=3, hop_iterations=40, progress=False)
+    kwargs = dict(starts=4, start_iterations=80, children=3, hop_iterations=40, progress=False,
+                  chain_iterations=0)  # no chain: the hops run to the deadline
     plain = global_search(12, 3, seed=2, rounds=2, **kwargs)
     longer = global_search(12, 3, seed=2, time_limit=4 * plain.elapsed_s + 1.0, **kwargs)
     assert longer.metadata["search_rounds"] > plain.metadata["search_rounds"] == 2
     assert longer.history[:len(plain.history)] == plain.history
     assert min_angle_deg(longer.prototypes) >= min_angle_deg(plain.prototypes) - 1e-12
+
+
+def test_a_time_limit_runs_the_default_hops_and_chain_first():
+    """In exact mode a timed run does the default hop rounds, then the overlap chain until the
+    deadline: the default run's chain is a prefix of the timed run's."""
+    kwargs = dict(starts=4, start_iterations=80, children=3, hop_iterations=40, rounds=1,
+                  progress=False)
+    plain = global_search(40, 3, seed=3, chain_iterations=20, **kwargs)
+    assert plain.metadata["chain_relocations"] == 20
+    assert plain.params["chain_iterations"] == 20
+    longer = global_search(40, 3, seed=3, time_limit=3 * plain.elapsed_s + 2.0, **kwargs)
+    assert longer.metadata["search_rounds"] == plain.metadata["search_rounds"] == 1
+    assert longer.metadata["chain_relocations"] > 20
+    # History: starts, one hop round, the chain's best every 10 relocations, the final polish.
+    assert longer.history[:len(plain.history) - 1] == plain.history[:-1]
+    assert min_angle_deg(longer.prototypes) >= min_angle_deg(plain.prototypes) - 1e-12
+
+
+def test_the_chain_only_runs_in_exact_mode():
+    import torch
+
+    soft = global_search(8, 3, seed=0, starts=2, start_iterations=20, rounds=0, progress=False,
+                         extra_loss=lambda w: torch.zeros((), dtype=w.dtype))
+    assert soft.params["chain_iterations"] == 0 and "chain_relocations" not in soft.metadata
+    with pytest.raises(InputError, match="exact mode"):
+        global_search(8, 3, seed=0, starts=2, rounds=0, chain_iterations=5, progress=False,
+                      extra_loss=lambda w: torch.zeros((), dtype=w.dtype))
+    for bad in (-1, 2.5):
+        with pytest.raises(InputError, match="chain_iterations"):
+            global_search(8, 3, chain_iterations=bad, progress=False)
+    with pytest.raises(InputError, match="chain_step"):
+        global_search(8, 3, chain_step=0.0, progress=False)
 
 
 def test_search_init_and_extra_loss():
@@ -184,7 +217,7 @@ def test_exact_search_returns_a_max_min_local_optimum():
     point of the LP polish (a local optimum of the max-min problem), and every elite code was
     polished."""
     result = global_search(30, 3, seed=1, starts=8, start_iterations=300, rounds=2, children=4,
-                           hop_iterations=80, progress=False)
+                           hop_iterations=80, chain_iterations=10, progress=False)
     code = result.prototypes
     assert _max_cosine(maxmin_polish(code)) > _max_cosine(code) - 1e-12
     assert result.metadata["search_polishes"] >= 4  # the elite seats

@@ -153,7 +153,7 @@ class MemeticParams(EvolutionParams):
 @dataclass(frozen=True)
 class SearchParams:
     """:func:`protogen.solvers.search.global_search`: annealed starts (some symmetric), basin
-    hopping on the elite, LP max-min polish."""
+    hopping on the elite, LP max-min polish, then the overlap chain (small codes)."""
 
     starts: int | None = param(None, low=1, help="initial annealed codes (default: by K, D)")
     start_iterations: int | None = param(None, low=1)
@@ -173,6 +173,13 @@ class SearchParams:
     hop_t_start: float = param(300.0, low=0, low_open=True)
     hop_t_end: float = param(1e4, low=0, low_open=True)
     init_noise: float = param(0.02, low=0)
+    chain_iterations: int | None = param(
+        None, low=0, help="overlap-chain relocations without a time limit (default 300 in "
+                          "exact mode, else 0; with a time limit the chain runs to the deadline)")
+    chain_step: float = param(5e-4, low=0, low_open=True,
+                              help="chain's target angle beyond the best (fraction)")
+    chain_patience: int = param(200, low=1, help="chain's stale relocations before it returns "
+                                                 "to the best code")
     device: str = param("cpu", help="torch device")
     dtype: str = param("float64", choices=_DTYPES)
 
