@@ -82,13 +82,17 @@ def part_a(args) -> None:
         if not earlier or earlier.get("partial") or earlier.get("time_limit") != args.time_limit_a:
             raise SystemExit("--remeasure-a needs a complete earlier run of part a "
                              "with the same --time-limit-a")
-        points = [c["num_points"] for c in earlier["cases"]
-                  if c["ratio"] is not None and c["ratio"] < 1 - 1e-4]
+        # A re-measurement of a re-measurement re-runs the same cases against the same
+        # complete run (the origin), so every row is either the origin's or from this run.
+        before = earlier.get("remeasured")
+        if before:
+            points, origin = before["points"], before.get("origin") or before["earlier"]
+        else:
+            points = [c["num_points"] for c in earlier["cases"]
+                      if c["ratio"] is not None and c["ratio"] < 1 - 1e-4]
+            origin = {k: earlier[k] for k in ("date", "machine", "command", "load_at_start")}
         kept = [c for c in earlier["cases"] if c["num_points"] not in points]
-        extra = {"remeasured": {"points": points, "why": args.remeasure_a,
-                                "earlier": {k: earlier[k] for k in
-                                            ("date", "machine", "command", "load_at_start")},
-                                "earlier_remeasured": earlier.get("remeasured")}}
+        extra = {"remeasured": {"points": points, "why": args.remeasure_a, "origin": origin}}
     rows = list(kept)
 
     def report(r):
@@ -346,7 +350,7 @@ def _remeasured_lines(a: dict) -> list[str]:
     again = a.get("remeasured")
     if not again:
         return []
-    first = again["earlier"]
+    first = again.get("origin") or again["earlier"]
     return [f"Re-measured ({a['date']}): N = {', '.join(map(str, again['points']))}, the cases "
             f"the run of {first['date']} (`{first['command']}`) left more than 0.01 % below the "
             f"record; the other rows (and their times) are that run's. {again['why']}", ""]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from protogen.solvers.overlap_search import (loose_start, max_cosine, overlap_chain,
-                                             overlap_energy, relax, relocate)
+                                             overlap_energy, overlap_energy_numpy, relax,
+                                             relocate)
 
 
 def _octahedron():
@@ -38,6 +39,17 @@ def test_energy_matches_double_loop_and_closed_form():
     assert energy == pytest.approx(24 * 0.5 * 0.01, rel=1e-12)
     # ... and none at all once the target is below its minimum angle (cosine 0).
     assert overlap_energy(_octahedron().ravel(), (6, 3), 0.1)[0] == 0.0
+
+
+@pytest.mark.parametrize("num, dim", [(2, 2), (13, 3), (40, 5)])
+def test_kernel_matches_the_numpy_reference(num, dim):
+    rng = np.random.default_rng(num)
+    x = rng.standard_normal((num, dim)) * rng.uniform(0.5, 2.0, (num, 1))
+    for target in (-0.5, 0.1, 0.6):
+        energy, grad = overlap_energy(x.ravel(), x.shape, target)
+        ref_energy, ref_grad = overlap_energy_numpy(x.ravel(), x.shape, target)
+        assert energy == pytest.approx(ref_energy, rel=1e-12, abs=1e-15)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-14)
 
 
 def test_gradient_matches_finite_differences():

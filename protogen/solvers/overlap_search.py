@@ -37,6 +37,7 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from protogen.solvers._overlap_kernel import overlap_energy_kernel
 from protogen.solvers.maxmin_polish import maxmin_polish
 
 # Directions tried for each hole (the emptiest of them is taken).
@@ -54,7 +55,14 @@ def max_cosine(code: np.ndarray) -> float:
 
 
 def overlap_energy(flat: np.ndarray, shape: tuple[int, int], target_cos: float):
-    """``E`` and its gradient (see the module docstring) at the flattened, unnormalised ``x``."""
+    """``E`` and its gradient (see the module docstring) at the flattened, unnormalised ``x``
+    (the numba kernel, :mod:`protogen.solvers._overlap_kernel`)."""
+    return overlap_energy_kernel(np.ascontiguousarray(flat, dtype=np.float64), shape[0],
+                                 shape[1], float(target_cos))
+
+
+def overlap_energy_numpy(flat: np.ndarray, shape: tuple[int, int], target_cos: float):
+    """The same with numpy matrices: the reference for the kernel."""
     x = flat.reshape(shape)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     units = x / norms

@@ -174,7 +174,7 @@ class SearchParams:
     hop_t_end: float = param(1e4, low=0, low_open=True)
     init_noise: float = param(0.02, low=0)
     chain_iterations: int | None = param(
-        None, low=0, help="overlap-chain relocations without a time limit (default 300 in "
+        None, low=0, help="overlap-chain relocations without a time limit (default 400 in "
                           "exact mode, else 0; with a time limit the chain runs to the deadline)")
     chain_step: float = param(5e-4, low=0, low_open=True,
                               help="chain's target angle beyond the best (fraction)")
