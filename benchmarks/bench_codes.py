@@ -167,8 +167,9 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
     return ["### (a60) D = 3, N = 4..130 with `--time-limit 60`", "",
             f"{a60['date']}, {a60['machine']}{_load(a60)}; `{a60['command']}`. Measured for the "
             "cases where the default run of (a) is not within 0.01 % of the record; for the "
-            "others the default run's code stands: a 60 s run repeats its rounds first and can "
-            "only improve on it (the search's history is a prefix, `tests/test_search.py`)."
+            "others the default run's code stands: a 60 s run repeats its starts, hop rounds and "
+            "overlap chain first and can only improve on it (the search's history is a prefix, "
+            "`tests/test_search.py`)."
             + (f" The run was stopped after N = {max(limited)}: the {len(pending)} cases above "
                f"it that missed 0.01 % by default ({', '.join(map(str, pending))}) keep the "
                "default run's code here." if pending else ""), "",
@@ -178,9 +179,10 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
             f"{', '.join(str(c['num_points']) for c in merged if c['ratio'] < 1 - 1e-3) or 'none'}"
             f". Why: these are large codes ({sum(c['num_points'] >= 90 for c in misses)} of the "
             f"{len(misses)} misses of 0.01 % have N >= 90) whose record basins the search "
-            "rarely reaches; a minute allows about 15 hop rounds of 20 children and "
-            "35 annealed starts at N = 112, and most of the 60 s runs above N = 110 end in the "
-            "default run's basin.", "",
+            "rarely reaches: above N = 110 the default run (starts, 3 hop rounds, 400 "
+            "relocations of the overlap chain) takes 35-45 s of the minute, the rest gives the "
+            "chain a few hundred more relocations (a relaxation costs ~45 ms at N = 116), and "
+            "most of these runs end with the default run's code.", "",
             *rows, ""]
 
 
@@ -351,9 +353,12 @@ def _remeasured_lines(a: dict) -> list[str]:
     if not again:
         return []
     first = again.get("origin") or again["earlier"]
+    times = [c["time_s"] for c in a["cases"] if c["num_points"] in again["points"]]
     return [f"Re-measured ({a['date']}): N = {', '.join(map(str, again['points']))}, the cases "
             f"the run of {first['date']} (`{first['command']}`) left more than 0.01 % below the "
-            f"record; the other rows (and their times) are that run's. {again['why']}", ""]
+            f"record; the other rows (and their times) are that run's. {again['why']} The "
+            f"summary's times mix both runs: the re-measured cases took {min(times):.1f}-"
+            f"{max(times):.1f} s.", ""]
 
 
 def section() -> str:

@@ -24,9 +24,11 @@ and move a few circles at a time; a configuration without overlap beats the best
   best angle and the chain continues from the best code. After ``patience`` relocations
   without a lower energy the chain returns to the best code (relaxed at the current target).
 
-Measured on the hardest D = 3 cases of Sloane's table, from one random start (:func:`loose_start`),
-60 s each (2-core EPYC): N = 73, 90, 96, 99, 101, 112, 116, 127, 130 reach 0.99991+ of their
-records (the basin hops alone: 0.9987-0.9999); N = 82, 102, 111, 119, 125, 128 do not.
+A first version of this chain (numpy energy) run alone for 60 s from one random start, on the
+D = 3 cases of Sloane's table the basin hops missed by more than 0.01 % in a minute (2-core
+EPYC), reached 0.99991+ of the record at N = 73, 90, 96, 99, 101, 112, 116, 127 and 130 (the
+hops: 0.9987-0.9999), and not at N = 82, 102, 111, 119, 125, 128. Inside the search it gets the
+time the hops leave (``benchmarks/RESULTS.md``, bench_codes (a) and (a60)).
 """
 
 from __future__ import annotations
