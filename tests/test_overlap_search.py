@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from protogen.solvers.overlap_search import (loose_start, max_cosine, overlap_chain,
-                                             overlap_energy, overlap_energy_numpy, relax,
-                                             relocate)
+from protogen.solvers.overlap_search import (loose_start, overlap_chain, overlap_energy,
+                                             overlap_energy_numpy, relax, relocate)
+from protogen.sphere import max_cosine
 
 
 def _octahedron():

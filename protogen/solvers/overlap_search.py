@@ -41,6 +41,7 @@ from scipy.optimize import minimize
 
 from protogen.solvers._overlap_kernel import overlap_energy_kernel
 from protogen.solvers.maxmin_polish import maxmin_polish
+from protogen.sphere import max_cosine
 
 # Directions tried for each hole (the emptiest of them is taken).
 _HOLE_CANDIDATES = 200
@@ -48,12 +49,6 @@ _HOLE_CANDIDATES = 200
 _RELAX_OPTIONS = {"maxiter": 3000, "gtol": 1e-14, "ftol": 1e-16}
 # LP steps of the polish of an accepted code (it starts almost at a local optimum).
 _POLISH_STEPS = 60
-
-
-def max_cosine(code: np.ndarray) -> float:
-    cos = code @ code.T
-    np.fill_diagonal(cos, -np.inf)
-    return float(cos.max())
 
 
 def overlap_energy(flat: np.ndarray, shape: tuple[int, int], target_cos: float):
@@ -150,16 +145,13 @@ def overlap_chain(code: np.ndarray, *, rng: np.random.Generator, iterations: int
         # A lower energy (or none at all: every angle at the target, a sure improvement).
         polished = maxmin_polish(current, max_steps=_POLISH_STEPS)
         polishes += 1
-        polished_cos = max_cosine(polished)
-        if polished_cos < best_cos - 1e-13:
-            best, best_cos = polished, polished_cos
-            better += 1
-            if on_better is not None:
-                on_better(best, best_cos)
-            target = _target(best_cos, step)
-            current, energy = relax(best, target)
-        elif energy == 0.0:  # polished worse than a feasible code: keep the feasible one
-            best, best_cos = current, max_cosine(current)
+        found, found_cos = polished, max_cosine(polished)
+        if energy == 0.0 and found_cos >= best_cos - 1e-13:
+            # Polished worse than a code with no overlap, whose angles all reach the target
+            # (above the best by ``step``): keep that one.
+            found, found_cos = current, max_cosine(current)
+        if found_cos < best_cos - 1e-13 or energy == 0.0:  # (no overlap: always better)
+            best, best_cos = found, found_cos
             better += 1
             if on_better is not None:
                 on_better(best, best_cos)
