@@ -35,9 +35,10 @@ the best, see shared/PEERS.md). :func:`global_search` does, in order:
 3. **Chain** (exact mode only): a fresh random code, relaxed at a loose target and polished,
    is improved by the overlap chain of :mod:`protogen.solvers.overlap_search` (fixed-target
    overlap relaxation, a few points at a time moved into the largest holes, after Lai et al.
-   2023) for ``chain_iterations`` relocations; its better codes compete with the hops' best. Measured at 60 s on the hardest D = 3 cases, it reaches records the hops miss
-   (N = 96, 99, 112, 116, 127, 130), because a relocation costs one L-BFGS relaxation rather
-   than an LP polish, so a minute tries about a thousand of them.
+   2023) for ``chain_iterations`` relocations; its better codes compete with the hops' best.
+   A relocation costs one L-BFGS relaxation rather than an LP polish, so it tries hundreds of
+   moves where the hops try dozens: on Sloane's D = 3 table it put 13 more codes within 0.01 %
+   of the record by default (benchmarks/RESULTS.md, bench_codes (a)).
 4. The best polished code is returned.
 
 Budget: with ``time_limit`` the search is *anytime*: it stops at the deadline (inside an anneal if
@@ -61,17 +62,16 @@ from tqdm.auto import tqdm
 from protogen.errors import InputError
 from protogen.result import Result
 from protogen.solvers.params import check_init
-from protogen.solvers.gradient import (_BATCH_ELEMENTS, _anneal, _auto_iterations, _device,
-                                       _dtype, _threads_for)
+from protogen.solvers.gradient import _BATCH_ELEMENTS, _anneal, _device, _dtype, _threads_for
 from protogen.solvers.gradient import polish as gradient_polish
 from protogen.solvers.hop_moves import MOVES, perturb
 from protogen.solvers.maxmin_polish import maxmin_polish
 from protogen.solvers.overlap_search import loose_start, overlap_chain
+from protogen.solvers.search_defaults import (LP_MAX_FREE, auto_chain_iterations, auto_children,
+                                              auto_patience, auto_rounds, auto_start_iterations,
+                                              auto_starts, auto_t_start, exact_mode)
 from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
 
-# Above this many tangent coordinates K (D - 1) the LP polish is too slow (one LP of K = 100,
-# D = 25 took minutes with its near-active pairs) and the gradient polish is used instead.
-_LP_MAX_FREE = 800
 # LP steps of a "quick" polish. Annealed values rank basins badly: the anneal-to-polish gap
 # (0.03-0.05 deg at N = 57..112 in D = 3) exceeds the gap between neighbouring basins, so hops
 # that compared annealed values kept the wrong child. Three LP steps rank them well enough to
@@ -79,62 +79,6 @@ _LP_MAX_FREE = 800
 _QUICK_STEPS = 3
 # Polished values of one basin differ by rounding; a child must beat its parent by more.
 _EXACT_TOL = 1e-12
-
-
-def _auto_rounds(num, dim):
-    """Hop rounds when no time limit is given: 6e4 / (K^2 D) between 3 and 10 (10 up to
-    K = 44 in D = 3, 3 from K = 80 in D = 3 and for K = 100, D = 25). A round re-anneals
-    ``elite`` x ``children`` codes at once."""
-    return int(min(10, max(3, 6e4 / (float(num) * num * dim))))
-
-
-def _auto_patience(exact):
-    """Rounds without improvement before an elite code is replaced by a fresh start: 4 when
-    hops compare LP-polished values (a stalled code is truly stuck; fresh starts are what find
-    the rare record basins: with 4 instead of 12, 60 s reached the records at N = 130 and 73
-    in D = 3), 12 when they compare annealed values."""
-    return 4 if exact else 12
-
-
-def _exact(num, dim, extra_loss):
-    """Whether the search runs in exact mode (LP-polished elite, see :class:`_Search`)."""
-    return extra_loss is None and num * (dim - 1) <= _LP_MAX_FREE
-
-
-def _auto_chain_iterations(exact):
-    """Relocations of the overlap chain without a time limit: 400 in exact mode (about 20 s at
-    K = 120 in D = 3; with 300 the default run put 10 more of Sloane's D = 3 codes within
-    0.01 % of the record), none otherwise (the chain needs the LP polish)."""
-    return 400 if exact else 0
-
-
-def _auto_children(num, elite, exact=False):
-    """Children per elite code and round: 16 for small codes (K <= 64 with 4 elite codes), fewer
-    (down to 2) once one batched round would hold more than 2^18 cosines (4 for K = 120); at
-    most 4 when every child gets LP steps (``exact``: the LPs, not the anneal, are the cost)."""
-    return int(min(4 if exact else 16, max(2, 2**18 // (elite * num * num))))
-
-
-def _auto_t_start(dim):
-    """First temperature of the starts' anneal: 100 in D = 3, 30 (the gradient solver's) above.
-    In D = 3 a colder start (t = 30, a soft Thomson-like repulsion first) sends most starts to
-    the same few basins: at N = 57 none of 256 starts reached the record basin, at t = 100
-    2 of 64 did (and 1 of 64 at N = 73, none of 64 at t = 30, 300 or 1000)."""
-    return 100.0 if dim == 3 else 30.0
-
-
-def _auto_start_iterations(num, dim):
-    """The gradient solver's schedule (:func:`protogen.solvers.gradient._auto_iterations`): 800
-    steps for tiny codes (K D <= 500), 2000 otherwise, fewer for big K^2 D. Longer anneals land
-    in better basins (K = 40, D = 5, best of 8 random starts: 58.87 / 59.20 / 59.50 deg after
-    500 / 1000 / 2000 steps), so the starts are not shortened."""
-    return _auto_iterations(num, dim)
-
-
-def _auto_starts(num, dim, iterations):
-    """Initial annealed starts: 64 for tiny codes, fewer (down to 8) when they would cost more
-    than ~1e9 multiply-adds (K^2 D per step), e.g. 28 for K = 120, D = 3."""
-    return int(max(8, min(64, 1e9 / (float(num) * num * dim * iterations))))
 
 
 class _Scorer:
@@ -191,7 +135,7 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
     the overlap chain's relocations (exact mode only), its target beyond the best angle (a
     fraction of it) and the relocations without progress before it returns to the best code
     (:func:`protogen.solvers.overlap_search.overlap_chain`). ``None`` defaults scale with K and
-    D (see the ``_auto_*`` helpers). ``result.metadata`` says how the search ended
+    D (see :mod:`protogen.solvers.search_defaults`). ``result.metadata`` says how the search ended
     (``search_stopped``: ``rounds`` or ``time_limit``) and counts rounds, starts, polishes and
     the chain's relocations. With ``init`` the first
     start is ``init`` and the others are ``init`` plus ``init_noise`` noise. With ``extra_loss``
@@ -200,20 +144,20 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
     """
     sized = isinstance(num_classes, (int, np.integer)) and isinstance(dim, (int, np.integer))
     if sized and t_start is None:
-        t_start = _auto_t_start(dim)
+        t_start = auto_t_start(dim)
     if sized and start_iterations is None:
-        start_iterations = _auto_start_iterations(num_classes, dim)
+        start_iterations = auto_start_iterations(num_classes, dim)
     if sized and starts is None:
-        starts = _auto_starts(num_classes, dim, start_iterations)
+        starts = auto_starts(num_classes, dim, start_iterations)
     if sized and rounds is None:
-        rounds = _auto_rounds(num_classes, dim)
-    exact = sized and _exact(num_classes, dim, extra_loss)
+        rounds = auto_rounds(num_classes, dim)
+    exact = sized and exact_mode(num_classes, dim, extra_loss)
     if sized and patience is None:
-        patience = _auto_patience(exact)
+        patience = auto_patience(exact)
     if sized and chain_iterations is None:
-        chain_iterations = _auto_chain_iterations(exact)
+        chain_iterations = auto_chain_iterations(exact)
     if sized and children is None and isinstance(elite, (int, np.integer)) and elite > 0:
-        children = _auto_children(num_classes, elite, exact)
+        children = auto_children(num_classes, elite, exact)
     _check_inputs(num_classes, dim, time_limit,
                   dict(starts=starts, start_iterations=start_iterations, elite=elite,
                        children=children, hop_iterations=hop_iterations,
@@ -226,7 +170,7 @@ def global_search(num_classes: int, dim: int, *, seed: int = 0, time_limit: floa
                          f"got {chain_iterations!r}")
     if chain_iterations and not exact:
         raise InputError("chain_iterations needs exact mode: K (D - 1) <= "
-                         f"{_LP_MAX_FREE} and no extra objective term")
+                         f"{LP_MAX_FREE} and no extra objective term")
     if not isinstance(rounds, (int, np.integer)) or rounds < 0:
         raise InputError(f"rounds must be a non-negative integer, got {rounds!r}")
     init = check_init(init, num_classes, dim)
@@ -273,7 +217,7 @@ class _Search:
         self.best_code, self.best = None, math.inf
         # Exact mode: every elite code is LP-polished and hops compare polished values. Without
         # it (big codes, extra_loss) values are annealed ones and only promising codes are polished.
-        self.exact = _exact(num, dim, extra_loss)
+        self.exact = exact_mode(num, dim, extra_loss)
         self.bar = None
 
     def _out_of_time(self) -> bool:
