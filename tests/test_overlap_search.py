@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from protogen.solvers.overlap_search import (loose_start, overlap_chain, overlap_energy,
-                                             overlap_energy_numpy, relax, relocate)
+from protogen.solvers.overlap_search import (jammed_start, overlap_chain, overlap_energy,
+                                             overlap_energy_numpy, relax, relax_scipy,
+                                             relocate)
 from protogen.sphere import max_cosine
 
 
@@ -73,9 +74,52 @@ def test_relax_reaches_a_feasible_target():
     assert max_cosine(relaxed) <= target + 1e-9
 
 
+def _icosahedron():
+    phi = (1.0 + math.sqrt(5.0)) / 2.0
+    rows = []
+    for a in (-1.0, 1.0):
+        for b in (-phi, phi):
+            rows += [(0.0, a, b), (a, b, 0.0), (b, 0.0, a)]
+    code = np.array(rows)
+    return code / np.linalg.norm(code, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("relaxer", [relax, relax_scipy])
+@pytest.mark.parametrize("name, build, contacts, contact_cos, target_deg", [
+    ("octahedron", _octahedron, 12, 0.0, 91.0),
+    ("icosahedron", _icosahedron, 30, 1.0 / math.sqrt(5.0), 64.0),
+])
+def test_relax_returns_a_perturbed_optimum_to_its_closed_form_energy(
+        relaxer, name, build, contacts, contact_cos, target_deg):
+    # Just beyond its optimal angle the optimum still minimises the overlap energy: its contact
+    # pairs each overlap by cos(angle) - cos(target), E = contacts * that^2.
+    target = math.cos(math.radians(target_deg))
+    expected = contacts * (contact_cos - target) ** 2
+    code = build() + 1e-3 * np.random.default_rng(3).standard_normal(build().shape)
+    start_energy = overlap_energy(code.ravel(), code.shape, target)[0]
+    assert start_energy > expected * (1 + 1e-4)
+    relaxed, energy = relaxer(code / np.linalg.norm(code, axis=1, keepdims=True), target)
+    assert energy == pytest.approx(expected, rel=1e-9)
+    assert overlap_energy(relaxed.ravel(), relaxed.shape, target)[0] == pytest.approx(
+        expected, rel=1e-9)
+    assert max_cosine(relaxed) == pytest.approx(contact_cos, abs=1e-6)
+
+
+def test_numba_relax_matches_scipy_near_a_polished_code():
+    # Near a polished random code (the chain's situation) both minimisers find the same
+    # minimum: the energies agree to 1e-6 (or both vanish).
+    rng = np.random.default_rng(4)
+    code = jammed_start(40, 3, rng, math.radians(32.0), factor=0.97)
+    target = math.cos(math.acos(max_cosine(code)) * 1.002)
+    for _ in range(5):
+        moved = relocate(code, target, rng)
+        energy, ref = relax(moved, target)[1], relax_scipy(moved, target)[1]
+        assert energy == pytest.approx(ref, rel=1e-6, abs=1e-18)
+
+
 def test_relocate_moves_one_to_three_points_into_holes():
     rng = np.random.default_rng(3)
-    code = loose_start(20, 3, rng, math.radians(45.0))
+    code = jammed_start(20, 3, rng, math.radians(45.0), factor=0.97)
     for seed in range(10):
         moved = relocate(code, math.cos(math.radians(47.0)), np.random.default_rng(seed))
         changed = np.flatnonzero(np.abs(moved - code).max(axis=1) > 0)
@@ -102,8 +146,39 @@ def test_chain_climbs_to_the_icosahedron_and_only_improves():
     assert counts["chain_improvements"] == len(seen)
 
 
+def test_chain_restarts_from_jammed_starts_and_keeps_the_best_of_all_chains():
+    rng = np.random.default_rng(8)
+    start = rng.standard_normal((12, 3))
+    start /= np.linalg.norm(start, axis=1, keepdims=True)
+    seen = []
+    best, best_cos, counts = overlap_chain(start, rng=rng, iterations=150, patience=5,
+                                           restart_after=1,
+                                           on_better=lambda code, c: seen.append(c))
+    # The icosahedron is optimal: once found, every later chain stalls and starts over, and
+    # what they find (never better) does not replace it.
+    assert counts["chain_restarts"] >= 3
+    assert math.degrees(math.acos(best_cos)) == pytest.approx(_icosahedron_angle(), abs=1e-6)
+    assert seen == sorted(seen, reverse=True) and seen[-1] == best_cos
+    never = overlap_chain(start, rng=np.random.default_rng(8), iterations=150, patience=5,
+                          restart_after=None)
+    assert never[2]["chain_restarts"] == 0
+
+
+def test_jammed_start_is_a_polished_code_denser_than_random():
+    rng = np.random.default_rng(9)
+    code = jammed_start(30, 3, rng, math.radians(38.0))
+    assert np.allclose(np.linalg.norm(code, axis=1), 1.0)
+    random = np.random.default_rng(9).standard_normal((30, 3))
+    random /= np.linalg.norm(random, axis=1, keepdims=True)
+    # Well above a random code's angle and within reach of the record (38.5971 deg for N = 30).
+    assert math.degrees(math.acos(max_cosine(code))) > 0.97 * 38.5971
+    assert max_cosine(code) < max_cosine(random) - 0.2
+    again = jammed_start(30, 3, np.random.default_rng(9), math.radians(38.0))
+    assert np.array_equal(code, again)
+
+
 def test_chain_is_a_function_of_the_seed_and_stops_at_the_deadline():
-    start = loose_start(15, 3, np.random.default_rng(6), math.radians(50.0))
+    start = jammed_start(15, 3, np.random.default_rng(6), math.radians(50.0), factor=0.97)
     a = overlap_chain(start, rng=np.random.default_rng(7), iterations=15)
     b = overlap_chain(start, rng=np.random.default_rng(7), iterations=15)
     assert np.array_equal(a[0], b[0]) and a[2] == b[2]

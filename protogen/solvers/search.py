@@ -32,10 +32,11 @@ the best, see shared/PEERS.md). :func:`global_search` does, in order:
    mode, 12 otherwise) is replaced by a fresh annealed start, which keeps the population
    diverse; in D = 3 the rare record basins are found mostly this way. Every random draw comes
    from one generator seeded by ``seed``.
-3. **Chain** (exact mode only): a fresh random code, relaxed at a loose target and polished,
-   is improved by the overlap chain of :mod:`protogen.solvers.overlap_search` (fixed-target
+3. **Chain** (exact mode only): a fresh random code, jammed at a target above the best angle
+   and polished, is improved by the overlap chain of :mod:`protogen.solvers.overlap_search` (fixed-target
    overlap relaxation, a few points at a time moved into the largest holes, after Lai et al.
-   2023) for ``chain_iterations`` relocations; its better codes compete with the hops' best.
+   2023) for ``chain_iterations`` relocations, starting over from a fresh jammed code when it
+   stalls; its better codes compete with the hops' best.
    A relocation costs one L-BFGS relaxation rather than an LP polish, so it tries hundreds of
    moves where the hops try dozens: on Sloane's D = 3 table it put 13 more codes within 0.01 %
    of the record by default (benchmarks/RESULTS.md, bench_codes (a)).
@@ -66,7 +67,7 @@ from protogen.solvers.gradient import _BATCH_ELEMENTS, _anneal, _device, _dtype,
 from protogen.solvers.gradient import polish as gradient_polish
 from protogen.solvers.hop_moves import MOVES, perturb
 from protogen.solvers.maxmin_polish import maxmin_polish
-from protogen.solvers.overlap_search import loose_start, overlap_chain
+from protogen.solvers.overlap_search import jammed_start, overlap_chain
 from protogen.solvers.search_defaults import (LP_MAX_FREE, auto_chain_iterations, auto_children,
                                               auto_patience, auto_rounds, auto_start_iterations,
                                               auto_starts, auto_t_start, exact_mode)
@@ -374,7 +375,7 @@ class _Search:
         return self.best_code, metadata
 
     def _chain(self, iterations):
-        """The overlap chain (:mod:`protogen.solvers.overlap_search`) from a fresh loose start;
+        """The overlap chain (:mod:`protogen.solvers.overlap_search`) from a fresh jammed start;
         its better codes become the best, and the history gains the best after every 10 steps."""
         steps = [0]
 
@@ -384,11 +385,12 @@ class _Search:
             if steps[0] % 10 == 0:
                 self.history.append(self.best)
 
-        # The chain starts from a fresh random code relaxed at a loose target (0.97 of the best
-        # angle), not from the best code: climbing from there crosses more basins (60 s at
-        # N = 116 / 127 in D = 3: 0.99913 / 0.99981 of the record, from the best code 0.99862 /
-        # 0.99953), and the hops have already spent their effort on the best code's basin.
-        start = loose_start(self.num, self.dim, self.rng, math.acos(min(1.0, self.best)))
+        # The chain starts from a fresh random code jammed at a target above the best angle
+        # and polished, not from the best code: climbing from there crosses more basins (60 s
+        # at N = 116 / 127 in D = 3, from a loose start: 0.99913 / 0.99981 of the record, from
+        # the best code 0.99862 / 0.99953), and the hops have already spent their effort on the
+        # best code's basin.
+        start = jammed_start(self.num, self.dim, self.rng, math.acos(min(1.0, self.best)))
         code, value, counts = overlap_chain(
             start, rng=self.rng, iterations=iterations, deadline=self.deadline,
             step=self.s["chain_step"], patience=self.s["chain_patience"],
