@@ -7,6 +7,7 @@ scale part in the background, and the RESULTS.md section is rebuilt from what ex
   a60  D = 3 with --time-limit 60 where part a's default run misses the record by 0.01 %
   a45  every tabulated case of D = 4..8 (--dims-a45) with auto, --time-limit-a45 (60) s each
   sharp  the search alone on the sharp codes up to D = 24 (1,000 points at most), 60 s each
+  g60  the 24-cell and D5's 40 roots by --method gradient and --method search, 60 s each
   b  K = 100 in D = 10, 25, 50, 100 with gradient, memetic, evolutionary, hpn-sgd side by side
   c  scale on CPU: K = 1,000 D = 64 and K = 10,000 D = 128 with `protogen solve`'s defaults
      (auto: the dense annealed solver, the neighbour-list solver from K D = 5e5; time, peak
@@ -255,6 +256,40 @@ def _sharp_lines(sharp: dict) -> list[str]:
               for c in rows], ""]
 
 
+# ----------------------------------------------------------------------------------------- g60
+G60_CASES = ((24, 4, 60.0), (40, 5, 60.0))  # the 24-cell and D5's 40 roots
+
+
+def part_g60(args) -> None:
+    """The 24-cell and D5's kissing configuration by the solvers alone, without the
+    constructions: ``--method gradient`` and ``--method search``, --time-limit-g60 s each."""
+    from protogen import bench
+
+    rows = []
+    for num, dim, optimum in G60_CASES:
+        for method in ("gradient", "search"):
+            r = bench.run_case(num, dim, method, seed=args.seed, time_limit=args.time_limit_g60)
+            rows.append({**r.row(), "best_known_deg": optimum,
+                         "ratio": None if r.min_angle_deg is None else r.min_angle_deg / optimum})
+            print(f"g60 D={dim} N={num} {method} {r.min_angle_deg} {r.time_s:.1f}s {r.error}",
+                  flush=True)
+            save("g60", {"time_limit": args.time_limit_g60, "cases": rows, "partial": True})
+    save("g60", {"time_limit": args.time_limit_g60, "cases": rows})
+
+
+def _g60_lines(g60: dict) -> list[str]:
+    return ["### (g60) The 24-cell and D5's 40 roots without the constructions", "",
+            f"{g60['date']}, {g60['machine']}{_load(g60)}; `{g60['command']}`; time limit "
+            f"{g60['time_limit']} s per case{' (partial run)' if g60.get('partial') else ''}. "
+            "`auto` builds both exactly; here `--method gradient` (rounds of fresh annealed "
+            "starts until the limit) and `--method search` find them alone.", "",
+            "| D | N | method | min angle (deg) | optimum (deg) | ratio | time (s) |",
+            "|---|---|---|---|---|---|---|",
+            *[f"| {c['dim']} | {c['num_points']} | {c['method']} | {c['min_angle_deg']:.7f} | "
+              f"{c['best_known_deg']:.7f} | {c['ratio']:.6f} | {c['time_s']:.1f} |"
+              for c in g60["cases"] if c["min_angle_deg"] is not None], ""]
+
+
 # ------------------------------------------------------------------------------------------- b
 def part_b(args) -> None:
     from protogen import bench
@@ -425,6 +460,9 @@ def section() -> str:
     sharp = load("sharp")
     if sharp:
         lines += _sharp_lines(sharp)
+    g60 = load("g60")
+    if g60:
+        lines += _g60_lines(g60)
     b = load("b")
     if b:
         cases = [bench.CaseResult(**{**c, "prototypes": None}) for c in b["cases"]]
@@ -514,6 +552,7 @@ def main() -> None:
     p.add_argument("--time-limit-a45", type=float, default=60.0)
     p.add_argument("--dims-a45", default="4,5,6,7,8")
     p.add_argument("--time-limit-sharp", type=float, default=60.0)
+    p.add_argument("--time-limit-g60", type=float, default=60.0)
     p.add_argument("--dims-b", default="10,25,50,100")
     p.add_argument("--methods-b", default="gradient,memetic,evolutionary,hpn-sgd")
     p.add_argument("--time-limit-b", type=float, default=60.0)
@@ -525,7 +564,7 @@ def main() -> None:
     parts = [] if args.parts == "none" else args.parts.split(",")
     for part in parts:
         _LOAD_AT_START["value"] = load_average()
-        {"a": part_a, "a60": part_a60, "a_hard": part_a_hard, "a45": part_a45, "sharp": part_sharp, "b": part_b, "c": part_c,
+        {"a": part_a, "a60": part_a60, "a_hard": part_a_hard, "a45": part_a45, "sharp": part_sharp, "g60": part_g60, "b": part_b, "c": part_c,
          "d": part_d}[part](args)
         write_section()
     write_section()

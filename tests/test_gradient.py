@@ -77,6 +77,28 @@ def test_time_limit_is_respected():
     assert min_angle_deg(result.prototypes) > min_angle_deg(random_points(300, 10, 0))
 
 
+def test_anytime_rounds_extend_the_untimed_run_and_find_the_24_cell():
+    # K = 24 in D = 4: most single starts end at 58.87 deg, a few in the 24-cell (60 deg); with
+    # seed 7 the 9th start (round 5; ~0.25 s a round here) is one.
+    untimed = tammes(24, 4, seed=7, iterations=800, restarts=2, progress=False)
+    assert min_angle_deg(untimed.prototypes) < 59.0
+    start = time.perf_counter()
+    timed = tammes(24, 4, seed=7, iterations=800, restarts=2, time_limit=6.0, anytime=True,
+                   progress=False)
+    assert time.perf_counter() - start < 6.0 + 3.0
+    rounds = timed.metadata["rounds"]
+    assert rounds >= 5
+    assert timed.metadata["restarts_completed"] == 2 * rounds
+    # The first round is the untimed run's (same starts from the same generator) ...
+    assert timed.history[:2] == untimed.history[:2]
+    # ... and the best of all rounds is kept: a 24-cell, every angle 60 deg (cos 1/2).
+    assert min_angle_deg(timed.prototypes) == pytest.approx(60.0, abs=1e-4)
+    # Without ``anytime`` the limit only bounds the untimed run.
+    bounded = tammes(24, 4, seed=7, iterations=800, restarts=2, time_limit=6.0, progress=False)
+    assert "rounds" not in bounded.metadata
+    np.testing.assert_array_equal(bounded.prototypes, untimed.prototypes)
+
+
 def test_polish_never_worsens_and_improves_a_rough_code():
     rough = tammes(20, 3, seed=2, iterations=100, restarts=1, polish_iterations=0,
                    progress=False).prototypes

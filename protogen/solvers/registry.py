@@ -174,7 +174,7 @@ class SearchParams:
     hop_t_end: float = param(1e4, low=0, low_open=True)
     init_noise: float = param(0.02, low=0)
     chain_iterations: int | None = param(
-        None, low=0, help="overlap-chain relocations without a time limit (default 400 in "
+        None, low=0, help="overlap-chain relocations without a time limit (default 1200 in "
                           "exact mode, else 0; with a time limit the chain runs to the deadline)")
     chain_step: float = param(5e-4, low=0, low_open=True,
                               help="chain's target angle beyond the best (fraction)")
@@ -272,8 +272,9 @@ def construction_memory(num: int, dim: int, p) -> int:
 def _run_gradient(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
     from protogen.solvers.gradient import tammes
 
+    # A time limit is an anytime budget here: rounds of fresh starts until it is spent.
     return tammes(num, dim, seed=seed, time_limit=time_limit, progress=progress, init=init,
-                  extra_loss=extra_loss, **dataclasses.asdict(p))
+                  extra_loss=extra_loss, anytime=True, **dataclasses.asdict(p))
 
 
 def _run_hpn_sgd(num, dim, p, *, seed, time_limit, progress, init, extra_loss, extra_fitness):
