@@ -105,6 +105,20 @@ def test_relax_returns_a_perturbed_optimum_to_its_closed_form_energy(
     assert max_cosine(relaxed) == pytest.approx(contact_cos, abs=1e-6)
 
 
+def test_relax_splits_coincident_points():
+    # Two coincident points have no tangent gradient: the minimiser alone leaves them merged.
+    code = _icosahedron()
+    merged = np.vstack([code, code[:1]])
+    target = math.cos(math.radians(50.0))
+    relaxed_alone = relax_scipy(merged, target)[0]
+    assert max_cosine(relaxed_alone) > 1.0 - 1e-12
+    relaxed, energy = relax(merged, target)
+    assert max_cosine(relaxed) < math.cos(math.radians(0.5))
+    assert energy < overlap_energy(merged.ravel(), merged.shape, target)[0]
+    assert energy == pytest.approx(overlap_energy(relaxed.ravel(), relaxed.shape, target)[0],
+                                   rel=1e-9, abs=1e-18)
+
+
 def test_numba_relax_matches_scipy_near_a_polished_code():
     # Near a polished random code (the chain's situation) both minimisers find the same
     # minimum: the energies agree to 1e-6 (or both vanish).
