@@ -278,6 +278,18 @@ def polish(prototypes: np.ndarray, *, iterations: int = 500, time_limit: float |
     return np_normalize(best_u.cpu().numpy())
 
 
+def _random_starts(rng, count, num, dim, init, init_noise, *, keep_init):
+    """``count`` unit (K, D) codes: uniform random, or the unit ``init`` plus ``init_noise``
+    Gaussian noise (the first exactly ``init`` when ``keep_init``)."""
+    draws = rng.standard_normal((count, num, dim))
+    if init is not None:
+        draws = init_noise * draws
+        if keep_init:
+            draws[0] = 0.0
+        draws = init[None] + draws
+    return draws / np.linalg.norm(draws, axis=2, keepdims=True)
+
+
 @_threaded(_code_work)
 def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None = None,
            restarts: int | None = None, lr: float = 0.02, lr_end: float = 5e-4,
@@ -320,14 +332,9 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
     dev, dt = _device(device), _dtype(dtype)
     deadline = _deadline(time_limit)
     rng = np.random.default_rng(seed)
-    if init is None:
-        starts = rng.standard_normal((restarts, num_classes, dim))
-    else:
+    if init is not None:
         init = np_normalize(init)
-        noise = init_noise * rng.standard_normal((restarts, num_classes, dim))
-        noise[0] = 0.0
-        starts = init[None] + noise
-    starts /= np.linalg.norm(starts, axis=2, keepdims=True)
+    starts = _random_starts(rng, restarts, num_classes, dim, init, init_noise, keep_init=True)
 
     history: list[float] = []
     best_x, best, completed, rounds = None, math.inf, 0, 0
@@ -359,10 +366,8 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
         if deadline - time.perf_counter() < round_time * (1.0 + polish_iterations / iterations):
             break
         bar.set_postfix(best_deg=f"{math.degrees(math.acos(min(1.0, best))):.4f}")
-        starts = rng.standard_normal((restarts, num_classes, dim))
-        if init is not None:
-            starts = init[None] + init_noise * starts
-        starts /= np.linalg.norm(starts, axis=2, keepdims=True)
+        starts = _random_starts(rng, restarts, num_classes, dim, init, init_noise,
+                                keep_init=False)
     bar.close()
     remaining = None if time_limit is None else max(0.0, deadline - time.perf_counter())
     polished = polish(best_x, iterations=polish_iterations if remaining != 0 else 0,

@@ -51,7 +51,7 @@ _HOLE_CANDIDATES = 200
 # L-BFGS limits of one relaxation: these codes converge in tens to hundreds of iterations.
 _RELAX_OPTIONS = {"maxiter": 3000, "gtol": 1e-14, "ftol": 1e-16}
 # The same limits for the numba L-BFGS (memory, iterations, gtol, ftol): 10 pairs as scipy's.
-_RELAX_SETTINGS = (10, 3000, 1e-14, 1e-16)
+_RELAX_SETTINGS = (10, _RELAX_OPTIONS["maxiter"], _RELAX_OPTIONS["gtol"], _RELAX_OPTIONS["ftol"])
 # Relaxations again after splitting merged points (see :func:`relax`).
 _SPLITS = 3
 # LP steps of the polish of an accepted code (it starts almost at a local optimum).
@@ -97,17 +97,21 @@ def relax(code: np.ndarray, target_cos: float) -> tuple[np.ndarray, float]:
     at cosine 1). A pair closer than a hundredth of the target angle is split, its second point
     moved into the largest hole, and the code relaxed again (at most ``_SPLITS`` times)."""
     num, dim = code.shape
-    x = np.ascontiguousarray(code, dtype=np.float64)
-    min_angle = 0.01 * math.acos(max(-1.0, min(1.0, target_cos)))
-    for attempt in range(_SPLITS + 1):
-        flat, energy, _ = relax_kernel(x.ravel(), num, dim, float(target_cos), *_RELAX_SETTINGS)
+
+    def relaxed(x):
+        flat, energy, _ = relax_kernel(np.ascontiguousarray(x, dtype=np.float64).ravel(), num,
+                                       dim, float(target_cos), *_RELAX_SETTINGS)
         out = flat.reshape(code.shape)
-        out = out / np.linalg.norm(out, axis=1, keepdims=True)
-        merged = _merged_points(out, math.cos(min_angle))
-        if len(merged) == 0 or attempt == _SPLITS:
-            return out, float(energy)
-        x = _into_holes(out, merged, np.random.default_rng(attempt))
-    raise AssertionError("unreachable")
+        return out / np.linalg.norm(out, axis=1, keepdims=True), float(energy)
+
+    merged_cos = math.cos(0.01 * math.acos(max(-1.0, min(1.0, target_cos))))
+    out, energy = relaxed(code)
+    for attempt in range(_SPLITS):
+        merged = _merged_points(out, merged_cos)
+        if len(merged) == 0:
+            break
+        out, energy = relaxed(_into_holes(out, merged, np.random.default_rng(attempt)))
+    return out, energy
 
 
 def _merged_points(code: np.ndarray, cos_limit: float) -> np.ndarray:
