@@ -1,13 +1,15 @@
 """The overlap chain (protogen.solvers.overlap_search) against hand-written truths."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
 
+from protogen.solvers import overlap_search
 from protogen.solvers.overlap_search import (jammed_start, overlap_chain, overlap_energy,
                                              overlap_energy_numpy, relax, relax_scipy,
-                                             relocate)
+                                             relocate, symmetric_jammed_start)
 from protogen.sphere import max_cosine
 
 
@@ -191,6 +193,46 @@ def test_jammed_start_is_a_polished_code_denser_than_random():
     assert np.array_equal(code, again)
 
 
+# Sloane's table (protogen/data/best_known_codes.csv): the putative optimum of 120 points in
+# D = 3, two generic orbits of the icosahedral group.
+_RECORD_120 = 19.3240201
+
+
+def test_symmetric_start_finds_the_icosahedral_120_and_a_subset_of_it_for_119():
+    for seed in (0, 1):
+        code = symmetric_jammed_start(120, 3, np.random.default_rng(seed), math.radians(19.0))
+        assert math.degrees(math.acos(max_cosine(code))) == pytest.approx(_RECORD_120, abs=1e-6)
+    # 119 points: the 120-point code with one point removed (a vacancy), polished again, so
+    # at least the 120 record's angle.
+    code = symmetric_jammed_start(119, 3, np.random.default_rng(0), math.radians(19.0))
+    assert code.shape == (119, 3) and np.allclose(np.linalg.norm(code, axis=1), 1.0)
+    assert math.degrees(math.acos(max_cosine(code))) > _RECORD_120 - 1e-6
+    # Above D = 3 the symmetric codes are antipodal: 11 points from 12 (u, -u) pairs less one.
+    code = symmetric_jammed_start(11, 4, np.random.default_rng(0), math.radians(60.0))
+    assert code.shape == (11, 4) and np.allclose(np.linalg.norm(code, axis=1), 1.0)
+
+
+def test_symmetric_start_falls_back_to_a_random_jammed_start(monkeypatch):
+    monkeypatch.setattr(overlap_search, "point_group_start", lambda *args: None)
+    code = symmetric_jammed_start(20, 3, np.random.default_rng(3), math.radians(45.0))
+    assert np.array_equal(code, jammed_start(20, 3, np.random.default_rng(3), math.radians(45.0)))
+
+
+def test_chain_restarts_from_the_given_fresh_starts():
+    seen = []
+
+    def fresh(rng, angle):
+        seen.append(angle)
+        return jammed_start(12, 3, rng, angle)
+
+    start = jammed_start(12, 3, np.random.default_rng(1), math.radians(55.0), factor=0.9)
+    _, best_cos, counts = overlap_chain(start, rng=np.random.default_rng(2), iterations=60,
+                                        patience=2, restart_after=0, fresh_start=fresh)
+    assert counts["chain_restarts"] == len(seen) > 0
+    # Restarts are jammed at the best angle of all chains so far (never below the start's).
+    assert all(angle >= math.acos(max_cosine(start)) - 1e-12 for angle in seen)
+
+
 def test_chain_is_a_function_of_the_seed_and_stops_at_the_deadline():
     start = jammed_start(15, 3, np.random.default_rng(6), math.radians(50.0), factor=0.97)
     a = overlap_chain(start, rng=np.random.default_rng(7), iterations=15)
@@ -198,3 +240,7 @@ def test_chain_is_a_function_of_the_seed_and_stops_at_the_deadline():
     assert np.array_equal(a[0], b[0]) and a[2] == b[2]
     late = overlap_chain(start, rng=np.random.default_rng(7), iterations=None, deadline=0.0)
     assert late[2]["chain_relocations"] == 0 and np.array_equal(late[0], start)
+    stopped = threading.Event()
+    stopped.set()
+    early = overlap_chain(start, rng=np.random.default_rng(7), iterations=15, stop=stopped)
+    assert early[2]["chain_relocations"] == 0 and np.array_equal(early[0], start)

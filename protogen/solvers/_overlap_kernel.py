@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def overlap_energy_kernel(flat, num, dim, target_cos):
     """``(E, dE/dx)`` for the flattened (K, D) ``x``: ``E = sum_{i<j} max(0, u_i.u_j - t)^2``
     with ``u_i = x_i / |x_i|`` (the same value as 1/2 of the sum over ordered pairs)."""
@@ -50,7 +50,7 @@ def overlap_energy_kernel(flat, num, dim, target_cos):
     return energy, grad.ravel()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def relax_kernel(x0, num, dim, target_cos, memory, max_iter, gtol, ftol):
     """Minimise :func:`overlap_energy_kernel` from the flattened ``x0`` by L-BFGS (Nocedal &
     Wright, Numerical Optimization, 2nd ed., Algorithm 7.4 and 7.5) with a backtracking Armijo

@@ -44,6 +44,7 @@ from scipy.optimize import minimize
 
 from protogen.solvers._overlap_kernel import overlap_energy_kernel, relax_kernel
 from protogen.solvers.maxmin_polish import maxmin_polish
+from protogen.solvers.symmetric_starts import antipodal_start, point_group_start
 from protogen.sphere import max_cosine
 
 # Directions tried for each hole (the emptiest of them is taken).
@@ -170,6 +171,34 @@ def jammed_start(num: int, dim: int, rng: np.random.Generator, angle: float,
     return maxmin_polish(relax(code, math.cos(min(math.pi, factor * angle)))[0])
 
 
+def symmetric_jammed_start(num: int, dim: int, rng: np.random.Generator, angle: float,
+                           factor: float = JAM_FACTOR) -> np.ndarray:
+    """A start for a chain with a symmetry and maybe vacancies: a random symmetric code of
+    ``num + v`` points (in D = 3 a union of orbits of T, O or I, else antipodal; ``v`` in 0..2,
+    the fewest for which one exists, :mod:`protogen.solvers.symmetric_starts`) relaxed at
+    ``factor`` times ``angle`` and polished, then ``v`` random points removed and the rest
+    polished again (a random :func:`jammed_start` when no symmetric code exists).
+
+    The relaxation keeps the symmetry (a symmetric code has a symmetric gradient), so it
+    searches the small space of symmetric codes, where some records lie and a random start
+    rarely lands: at N = 120 in D = 3 (two generic orbits of I) 12 of 12 random symmetric
+    starts relaxed to the record, in 0.25 s each, and with one of their points removed were
+    at 0.99991 of the N = 119 record, a basin that 11 chains of 1200 relocations from random,
+    spiral and cyclic starts all missed (they ended at 0.99879)."""
+    make = point_group_start if dim == 3 else antipodal_start
+    for vacancies in range(3):
+        code = make(num + vacancies, dim, rng)
+        if code is not None:
+            break
+    else:
+        return jammed_start(num, dim, rng, angle, factor)
+    code = maxmin_polish(relax(code, math.cos(min(math.pi, factor * angle)))[0])
+    if vacancies:
+        code = maxmin_polish(np.delete(code, rng.choice(len(code), vacancies, replace=False),
+                                       axis=0))
+    return code
+
+
 def _target(best_cos: float, step: float) -> float:
     angle = math.acos(min(1.0, best_cos))
     return math.cos(min(math.pi, angle * (1.0 + step)))
@@ -177,25 +206,31 @@ def _target(best_cos: float, step: float) -> float:
 
 def overlap_chain(code: np.ndarray, *, rng: np.random.Generator, iterations: int | None = None,
                   deadline: float = math.inf, step: float = 5e-4, patience: int = 200,
-                  restart_after: int | None = RESTART_AFTER, on_better=None,
-                  on_step=None) -> tuple[np.ndarray, float, dict]:
+                  restart_after: int | None = RESTART_AFTER, fresh_start=None, on_better=None,
+                  on_step=None, stop=None) -> tuple[np.ndarray, float, dict]:
     """Improve the exactly polished ``code`` by the overlap chain (module docstring).
 
     Runs ``iterations`` relocations (until ``deadline``, a ``time.perf_counter`` value, when
     ``iterations`` is None). After ``restart_after`` returns to the chain's best without
-    improvement the chain starts over from a fresh :func:`jammed_start` (``None``: never).
+    improvement the chain starts over from ``fresh_start(rng, angle)`` (default: a
+    :func:`jammed_start` at the best angle of all chains; ``restart_after=None``: never).
     ``on_better(code, max_cos)`` is called with every polished code better than all before,
-    ``on_step()`` after every relocation. Returns the best code of all chains, its max cosine
+    ``on_step()`` after every relocation; the chain ends early when ``stop`` (a
+    :class:`threading.Event`) is set. Returns the best code of all chains, its max cosine
     and counts. The chain draws from ``rng`` only, so without a deadline the result depends on
     the seed alone.
     """
     num, dim = code.shape
+    if fresh_start is None:
+        def fresh_start(rng, angle):
+            return jammed_start(num, dim, rng, angle)
     best, best_cos = code, max_cosine(code)  # this chain's best
     record, record_cos = best, best_cos  # the best of all chains
     target = _target(best_cos, step)
     current, energy = relax(best, target)
     stale = returns = polishes = better = done = restarts = 0
-    while (iterations is None or done < iterations) and time.perf_counter() < deadline:
+    while ((iterations is None or done < iterations) and time.perf_counter() < deadline
+           and (stop is None or not stop.is_set())):
         if energy > 0.0:
             done += 1
             candidate, candidate_energy = relax(relocate(current, target, rng), target)
@@ -206,7 +241,7 @@ def overlap_chain(code: np.ndarray, *, rng: np.random.Generator, iterations: int
                 if stale > patience:
                     stale = 0
                     if restart_after is not None and returns >= restart_after:
-                        best = jammed_start(num, dim, rng, math.acos(min(1.0, record_cos)))
+                        best = fresh_start(rng, math.acos(min(1.0, record_cos)))
                         best_cos, returns = max_cosine(best), 0
                         restarts += 1
                         target = _target(best_cos, step)

@@ -180,6 +180,8 @@ class SearchParams:
                               help="chain's target angle beyond the best (fraction)")
     chain_patience: int = param(200, low=1, help="chain's stale relocations before it returns "
                                                  "to the best code")
+    chains: int = param(2, low=1, help="overlap chains run side by side (one thread each, up "
+                                       "to the number of cores)")
     device: str = param("cpu", help="torch device")
     dtype: str = param("float64", choices=_DTYPES)
 
