@@ -169,7 +169,7 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
             f"{a60['date']}, {a60['machine']}{_load(a60)}; `{a60['command']}`. Measured for the "
             "cases where the default run of (a) is not within 0.01 % of the record; for the "
             "others the default run's code stands: a 60 s run repeats its starts, hop rounds and "
-            "overlap chain first and can only improve on it (the search's history is a prefix, "
+            "overlap chains first and can only improve on it (the search's history is a prefix, "
             "`tests/test_search.py`)."
             + (f" The run was stopped after N = {max(limited)}: the {len(pending)} cases above "
                f"it that missed 0.01 % by default ({', '.join(map(str, pending))}) keep the "
@@ -180,12 +180,16 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
             f"{', '.join(str(c['num_points']) for c in merged if c['ratio'] < 1 - 1e-3) or 'none'}"
             f". Why: these are large codes ({sum(c['num_points'] >= 90 for c in misses)} of the "
             f"{len(misses)} misses of 0.01 % have N >= 90) whose record basins the search "
-            "rarely reaches: above N = 110 the default run (starts, 3 hop rounds, 1200 "
-            "relocations of the overlap chain) takes 35-45 s of the minute and the rest gives "
-            "the chain about a thousand more relocations (~17 ms each at N = 116); from "
-            "different random starts the chains keep returning to the same few basins (40-60 s "
-            "chains from 5 seeds at N = 102: 4 ended at 0.99938 of the record, one at it; from "
-            "7 runs at N = 119 all ended at 0.99879).",
+            "rarely reaches: above N = 110 the default run (starts, 3 hop rounds, two overlap "
+            "chains of 1200 relocations side by side) takes 35-45 s of the minute and the rest "
+            "gives each chain several hundred more relocations (~17 ms each at N = 116); from "
+            "different starts the chains keep returning to the same few basins (at N = 102, "
+            "40-60 s chains from random starts of 5 seeds: 4 ended at 0.99938 of the record, "
+            "one at it; 4 chains of 1200 relocations from symmetric starts, with and without "
+            "vacancies: 0.99938 three times, 0.99930 once). N = 119, where 11 chains from random, spiral and cyclic starts all ended at "
+            "0.99879, is above the table by default since the second chain starts from a "
+            "symmetric code with a vacancy (19.3258993 deg against 19.3257514; coordinates in "
+            "`benchmarks/results/tammes_d3_n119.csv`, 40-digit check 19.32589928).",
             "",
             *rows, ""]
 

@@ -34,10 +34,11 @@ def exact_mode(num, dim, extra_loss):
 
 
 def auto_chain_iterations(exact):
-    """Relocations of the overlap chain without a time limit: 1200 in exact mode (about 20 s of
-    the 39 s default run at K = 120 in D = 3 with the numba relaxation; 400 took 25 s with
-    scipy's; with 300 the default run put 10 more of Sloane's D = 3 codes within 0.01 % of the
-    record, with 1200 and restarts one more), none otherwise (the chain needs the LP polish)."""
+    """Relocations of each overlap chain without a time limit: 1200 in exact mode (two chains
+    side by side take about 20 s of the 38-45 s default run at K = 119..130 in D = 3 on two
+    cores; with 300 and one chain the default run put 10 more of Sloane's D = 3 codes within
+    0.01 % of the record, with 1200 and restarts one more, with a second chain 4 more), none
+    otherwise (the chain needs the LP polish)."""
     return 1200 if exact else 0
 
 
