@@ -164,6 +164,10 @@ def test_parallel_chains_do_not_depend_on_the_cores_and_add_to_one_chain(monkeyp
     # The one-chain history is the first chain's: the two-chain one is never above it.
     assert len(two.history) == len(one.history)
     assert all(b <= a + 1e-15 for a, b in zip(one.history, two.history))
+    # One core and a deadline: the first chain runs to it and the second does not start late.
+    timed = global_search(37, 3, seed=4, chains=2, time_limit=3.0,
+                          **{k: v for k, v in kwargs.items() if k != "chain_iterations"})
+    assert timed.metadata["search_stopped"] == "time_limit" and timed.elapsed_s < 4.0
     with pytest.raises(InputError, match="chains"):
         global_search(8, 3, chains=0, progress=False)
 

@@ -404,6 +404,8 @@ class _Search:
         shown = [before]  # the best angle on the bar, merged or not
 
         def run_chain(index):
+            if index and (stop.is_set() or self._out_of_time()):
+                return None  # fewer cores than chains: the earlier chains took all the time
             rng = self.rng if index == 0 else np.random.default_rng([self.seed, index])
             best, steps, trail = [before], [0], []
 
@@ -444,7 +446,8 @@ class _Search:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(run_chain, index) for index in range(count)]
             try:
-                done = [future.result() for future in futures]
+                done = [found for found in (future.result() for future in futures)
+                        if found is not None]
             finally:  # an interrupt or an error ends the other chains too
                 stop.set()
         trails = [trail for _, _, trail in done]
