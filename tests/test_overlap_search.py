@@ -9,7 +9,8 @@ import pytest
 from protogen.solvers import overlap_search
 from protogen.solvers.overlap_search import (jammed_start, overlap_chain, overlap_energy,
                                              overlap_energy_numpy, relax, relax_scipy,
-                                             relocate, symmetric_jammed_start)
+                                             relocate, screened_symmetric_start,
+                                             symmetric_jammed_start)
 from protogen.sphere import max_cosine
 
 
@@ -216,6 +217,38 @@ def test_symmetric_start_falls_back_to_a_random_jammed_start(monkeypatch):
     monkeypatch.setattr(overlap_search, "point_group_start", lambda *args: None)
     code = symmetric_jammed_start(20, 3, np.random.default_rng(3), math.radians(45.0))
     assert np.array_equal(code, jammed_start(20, 3, np.random.default_rng(3), math.radians(45.0)))
+
+
+# Sloane's table (protogen/data/best_known_codes.csv), D = 3.
+_RECORD_111, _RECORD_125 = 19.9824769, 18.8448151
+
+
+def test_screened_symmetric_start_reaches_the_record_basins_the_largest_group_misses():
+    # N = 111 and 125: the chains from the largest group's start (T with a vacancy) and from
+    # random codes ended at 0.99925 / 0.99933 of the record; these screens hold C5 and D3
+    # codes polished to 0.99995 at 125 and, at 111, a code above Sloane's table.
+    code = screened_symmetric_start(125, 3, np.random.default_rng([0, 1]),
+                                    math.radians(0.999 * _RECORD_125))
+    assert code.shape == (125, 3) and np.allclose(np.linalg.norm(code, axis=1), 1.0)
+    assert math.degrees(math.acos(max_cosine(code))) > 0.9999 * _RECORD_125
+    largest = symmetric_jammed_start(125, 3, np.random.default_rng([0, 1]),
+                                     math.radians(0.999 * _RECORD_125))
+    assert math.degrees(math.acos(max_cosine(largest))) < 0.9995 * _RECORD_125
+    code = screened_symmetric_start(111, 3, np.random.default_rng([3, 1]),
+                                    math.radians(0.999 * _RECORD_111))
+    assert math.degrees(math.acos(max_cosine(code))) > _RECORD_111
+
+
+def test_screened_symmetric_start_keeps_the_largest_group(monkeypatch):
+    # Without the other groups the screen still polishes the largest group's code: at
+    # N = 120 the icosahedral record.
+    monkeypatch.setattr(overlap_search, "every_group_starts", lambda *args: [])
+    code = screened_symmetric_start(120, 3, np.random.default_rng(0), math.radians(19.0))
+    assert math.degrees(math.acos(max_cosine(code))) == pytest.approx(_RECORD_120, abs=1e-6)
+    # Outside D = 3: the antipodal start, draw for draw.
+    a = screened_symmetric_start(11, 4, np.random.default_rng(2), math.radians(60.0))
+    b = symmetric_jammed_start(11, 4, np.random.default_rng(2), math.radians(60.0))
+    assert np.array_equal(a, b)
 
 
 def test_chain_restarts_from_the_given_fresh_starts():

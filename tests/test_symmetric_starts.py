@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from protogen.solvers.gradient import _anneal, _threads_for
-from protogen.solvers.symmetric_starts import (_groups, antipodal_start, orbit_decompositions,
+from protogen.solvers.symmetric_starts import (_axial_groups, _groups, antipodal_start,
+                                               every_group_starts, orbit_decompositions,
                                                point_group_start)
 
 
@@ -50,6 +51,45 @@ def test_point_group_start_is_invariant_under_its_group():
         assert _same_set(code @ g.T, code)
     assert point_group_start(13, 3, np.random.default_rng(0)) is None
     assert point_group_start(72, 4, np.random.default_rng(0)) is None
+
+
+def test_axial_groups_are_the_cyclic_and_dihedral_groups():
+    for name, group, specials in _axial_groups(8):
+        n = int(name[1:])
+        dihedral = name[0] == "D"
+        assert len(group) == (2 * n if dihedral else n)
+        np.testing.assert_allclose(group @ group.transpose(0, 2, 1),
+                                   np.broadcast_to(np.eye(3), group.shape), atol=1e-12)
+        np.testing.assert_allclose(np.linalg.det(group), 1.0, atol=1e-12)
+        # Rotations about z by 2 pi k / n; the dihedral ones also turn z to -z.
+        assert sum(np.allclose(g[2], [0, 0, 1]) for g in group) == n
+        # Special orbits: the poles (2, or 1 + 1), and for D_n n points on each class of
+        # half-turn axes, on the equator at azimuths 2 pi k / n and pi / n + 2 pi k / n.
+        assert [len(o) for o in specials] == ([2, n, n] if dihedral else [1, 1])
+        for orbit in specials:
+            assert _same_set(orbit @ group[1].T, orbit)
+    assert [name for name, _, _ in _axial_groups(3)] == ["D3", "C3", "D2", "C2"]
+
+
+def test_every_group_starts_are_invariant_under_their_groups():
+    found = every_group_starts(111, np.random.default_rng(0), samples=2)
+    groups = {name: group for name, group, _ in _groups() + _axial_groups()}
+    by_group = {}
+    for name, vacancies, code in found:
+        by_group.setdefault(name, []).append(vacancies)
+        assert code.shape == (111 + vacancies, 3)
+        np.testing.assert_allclose(np.linalg.norm(code, axis=1), 1.0)
+        for g in groups[name][:: max(1, len(groups[name]) // 5)]:
+            assert _same_set(code @ g.T, code)
+    # Two codes per group, each with the fewest vacancies its orbits allow. Every orbit of T,
+    # O and I has an even size, so 111 and 113 fit none; 112 = 9 x 12 + 4 fits T, while
+    # 112 - (a sum of distinct special orbits) is never a multiple of 24 (O: 6, 8, 12) or 60
+    # (I: 12, 20, 30). C5 fits exactly (22 orbits of 5 and a pole), D5 with one vacancy
+    # (11 x 10 + 2 poles), as D2 (orbits of 4 and 2: even sums only); C2 exactly (55 x 2 + 1).
+    assert all(len(v) == 2 for v in by_group.values())
+    assert by_group["C5"] == [0, 0] and by_group["D5"] == [1, 1]
+    assert by_group["D2"] == [1, 1] and by_group["C2"] == [0, 0] and by_group["T"] == [1, 1]
+    assert "O" not in by_group and "I" not in by_group
 
 
 def test_anneal_keeps_an_antipodal_start_antipodal():
