@@ -37,10 +37,10 @@ the best, see shared/PEERS.md). :func:`global_search` does, in order:
    overlap relaxation, a few points at a time moved into the largest holes, after Lai et al.
    2023) for ``chain_iterations`` relocations, starting over from a fresh jammed code when it
    stalls; its better codes compete with the hops' best. ``chains`` chains (2) run side by
-   side in threads; all but the first start from the best of a screen of symmetric codes of
-   every rotation group that fits, with vacancies
-   (:func:`protogen.solvers.overlap_search.screened_symmetric_start`; outside D = 3, antipodal
-   codes alternating with random ones).
+   side in threads; all but the first alternate random codes and the best of a screen of
+   symmetric codes of every rotation group that fits, with vacancies
+   (:func:`protogen.solvers.overlap_search.screened_symmetric_start`; antipodal codes outside
+   D = 3) as their starts, symmetric first.
    A relocation costs one L-BFGS relaxation rather than an LP polish, so it tries hundreds of
    moves where the hops try dozens: on Sloane's D = 3 table it put 13 more codes within 0.01 %
    of the record by default (benchmarks/RESULTS.md, bench_codes (a)).
@@ -429,13 +429,12 @@ class _Search:
             # basins (60 s at N = 116 / 127 in D = 3, from a loose start: 0.99913 / 0.99981 of
             # the record, from the best code 0.99862 / 0.99953), and the hops have already
             # spent their effort on the best code's basin.
-            # Chain 0 starts (and starts over) from random codes only. The others start from
-            # the best of a screen of symmetric codes: in D = 3 every time (a screen reached
-            # 0.99995 of the record at N = 111 and 125 in 4 of 8 tries; chain 0 covers the
-            # random starts), elsewhere (antipodal codes only) alternating with random codes.
-            kinds = itertools.cycle(
-                [jammed_start] if index == 0 else [screened_symmetric_start]
-                if self.dim == 3 else [screened_symmetric_start, jammed_start])
+            # Chain 0 starts (and starts over) from random codes only. The others alternate
+            # the best of a screen of symmetric codes (with vacancies) and random codes,
+            # symmetric first (a screen costs seconds: restarting from screens only doubled
+            # the default run's time at N = 20..55 in D = 3).
+            kinds = itertools.cycle([jammed_start] if index == 0
+                                    else [screened_symmetric_start, jammed_start])
 
             def fresh_start(rng, angle):
                 return next(kinds)(self.num, self.dim, rng, angle)
