@@ -180,16 +180,22 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
             f"{', '.join(str(c['num_points']) for c in merged if c['ratio'] < 1 - 1e-3) or 'none'}"
             f". Why: these are large codes ({sum(c['num_points'] >= 90 for c in misses)} of the "
             f"{len(misses)} misses of 0.01 % have N >= 90) whose record basins the search "
-            "rarely reaches: above N = 110 the default run (starts, 3 hop rounds, two overlap "
-            "chains of 1200 relocations side by side) takes 35-45 s of the minute and the rest "
-            "gives each chain several hundred more relocations (~17 ms each at N = 116); from "
-            "different starts the chains keep returning to the same few basins (at N = 102, "
-            "40-60 s chains from random starts of 5 seeds: 4 ended at 0.99938 of the record, "
-            "one at it; 4 chains of 1200 relocations from symmetric starts, with and without "
-            "vacancies: 0.99938 three times, 0.99930 once). N = 119, where 11 chains from random, spiral and cyclic starts all ended at "
-            "0.99879, is above the table by default since the second chain starts from a "
-            "symmetric code with a vacancy (19.3258993 deg against 19.3257514; coordinates in "
-            "`benchmarks/results/tammes_d3_n119.csv`, 40-digit check 19.32589928).",
+            "rarely reaches. Above N = 110 the default run (starts, 3 hop rounds, two overlap "
+            "chains of 1200 relocations side by side) takes 50-80 s, so a 60 s run stops inside "
+            "its chains. The second chain starts from a screen of symmetric codes of every "
+            "rotation group that fits (T, O, I, C_n, D_n up to n = 8, with vacancies): 5 random "
+            "codes per group polished at Sloane's angle gave O at N = 102 (0.99958), C5 at 111 "
+            "(0.99995), D3 at 125 (0.99964), above what chains from random starts reach "
+            "(0.99938, 0.99925, 0.99933), and at N = 119 the icosahedral 120 less one point "
+            "(0.99991). N = 102 stays at 0.99938 with seed 0: from random starts 40-60 s chains "
+            "of 5 seeds ended there 4 times; chains from its screened octahedral starts reached "
+            "the record in 2 of 2 runs of 40 s, and a 60 s search whose second chain restarted "
+            "from screens only (not random codes in between, as by default) reached 0.999998 "
+            "in one run, not re-measured over the table. Above Sloane's table (coordinates in "
+            "`benchmarks/results/`, minimum angles checked at 40 digits): N = 118 "
+            "(19.3895104 deg against 19.3893497), 119 (19.3258993 / 19.3257514), 121 "
+            "(19.1473694 / 19.1357298) and 125 (18.8448789 / 18.8448151), all by the default "
+            "run.",
             "",
             *rows, ""]
 
