@@ -3,8 +3,10 @@
 Many record spherical codes are symmetric: antipodal (the 24-cell, the 40 roots of D5, the
 icosahedron) or unions of orbits of a rotation group of the sphere in three dimensions (the
 chiral tetrahedral T, octahedral O and icosahedral I groups, of orders 12, 24 and 60; e.g. the
-putative 120-point record is two generic orbits of I). The objective (max pairwise cosine, or
-its smooth maximum) is invariant under rotating the code and relabelling its points, so a start
+putative 120-point record is two generic orbits of I; the starts in the basins of the records
+at N = 111 and 125 have the small groups C5 and D3, so :func:`every_group_starts` adds the
+cyclic C_n and dihedral D_n). The objective (max pairwise cosine, or its smooth maximum) is
+invariant under rotating the code and relabelling its points, so a start
 that is symmetric stays symmetric under gradient descent and Adam (its gradient is symmetric
 too): such starts search the much smaller space of symmetric codes, where these records are easy
 to find, and the search releases the symmetry afterwards (hops perturb points independently).
