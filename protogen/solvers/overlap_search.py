@@ -176,6 +176,16 @@ def jammed_start(num: int, dim: int, rng: np.random.Generator, angle: float,
     return maxmin_polish(relax(code, math.cos(min(math.pi, factor * angle)))[0])
 
 
+def _fewest_vacancies(make, num, dim, rng):
+    """(v, ``make(num + v, dim, rng)``) for the fewest vacancies v in 0..2 for which ``make``
+    (a symmetric start) gives a code; None when it gives none."""
+    for vacancies in range(3):
+        code = make(num + vacancies, dim, rng)
+        if code is not None:
+            return vacancies, code
+    return None
+
+
 def symmetric_jammed_start(num: int, dim: int, rng: np.random.Generator, angle: float,
                            factor: float = JAM_FACTOR) -> np.ndarray:
     """A start for a chain with a symmetry and maybe vacancies: a random symmetric code of
@@ -190,13 +200,10 @@ def symmetric_jammed_start(num: int, dim: int, rng: np.random.Generator, angle: 
     starts relaxed to the record, in 0.25 s each, and with one of their points removed were
     at 0.99991 of the N = 119 record, a basin that 11 chains of 1200 relocations from random,
     spiral and cyclic starts all missed (they ended at 0.99879)."""
-    make = point_group_start if dim == 3 else antipodal_start
-    for vacancies in range(3):
-        code = make(num + vacancies, dim, rng)
-        if code is not None:
-            break
-    else:
+    found = _fewest_vacancies(point_group_start if dim == 3 else antipodal_start, num, dim, rng)
+    if found is None:
         return jammed_start(num, dim, rng, angle, factor)
+    vacancies, code = found
     code = maxmin_polish(relax(code, math.cos(min(math.pi, factor * angle)))[0])
     if vacancies:
         code = maxmin_polish(np.delete(code, rng.choice(len(code), vacancies, replace=False),
@@ -234,12 +241,8 @@ def screened_symmetric_start(num: int, dim: int, rng: np.random.Generator, angle
                                                             replace=False), axis=0), target)
         return energy, code
 
-    largest = []
-    for vacancies in range(3):
-        code = point_group_start(num + vacancies, dim, rng)
-        if code is not None:
-            largest = [relaxed(vacancies, code)]
-            break
+    found = _fewest_vacancies(point_group_start, num, dim, rng)
+    largest = [] if found is None else [relaxed(*found)]
     screened = sorted((relaxed(vacancies, code)
                        for _, vacancies, code in every_group_starts(num, rng, samples)),
                       key=lambda item: item[0])

@@ -129,7 +129,7 @@ def every_group_starts(num: int, rng: np.random.Generator, samples: int,
     a list of (group name, vacancies, code of ``num + v`` points), each code of a decomposition
     drawn at random.
 
-    Records of N > 100 points have smaller symmetry groups than the largest one that fits: from
+    Smaller groups than the largest one that fits give better starts at some N > 100: from
     5 random symmetric starts per group relaxed and polished at Sloane's angle, the best were
     O at N = 102 (0.99958 of the record), C5 at N = 111 (0.99995) and D3 at N = 125 (0.99964),
     each above the 60 s search's result (0.99938, 0.99925, 0.99933), while the largest group
@@ -147,9 +147,14 @@ def every_group_starts(num: int, rng: np.random.Generator, samples: int,
             continue
         for _ in range(samples):
             generic, chosen = options[int(rng.integers(len(options)))]
-            parts = [group @ p for p in _unit(rng.standard_normal((generic, 3)))] + chosen
-            found.append((name, vacancies, np.concatenate(parts)))
+            found.append((name, vacancies, _random_union(group, generic, chosen, rng)))
     return found
+
+
+def _random_union(group, generic, specials, rng):
+    """``generic`` orbits of random points under ``group`` plus the ``specials``."""
+    parts = [group @ p for p in _unit(rng.standard_normal((generic, 3)))] + specials
+    return np.concatenate(parts)
 
 
 def point_group_start(num: int, dim: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -162,5 +167,4 @@ def point_group_start(num: int, dim: int, rng: np.random.Generator) -> np.ndarra
     if not options:
         return None
     _, group, generic, specials = options[int(rng.integers(len(options)))]
-    parts = [group @ p for p in _unit(rng.standard_normal((generic, 3)))] + specials
-    return np.concatenate(parts)
+    return _random_union(group, generic, specials, rng)
