@@ -57,12 +57,8 @@ bit on one machine).
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -75,7 +71,7 @@ from protogen.solvers.gradient import _BATCH_ELEMENTS, _anneal, _device, _dtype,
 from protogen.solvers.gradient import polish as gradient_polish
 from protogen.solvers.hop_moves import MOVES, perturb
 from protogen.solvers.maxmin_polish import maxmin_polish
-from protogen.solvers.overlap_search import jammed_start, overlap_chain, screened_symmetric_start
+from protogen.solvers.parallel_chains import run_chains
 from protogen.solvers.search_defaults import (LP_MAX_FREE, auto_chain_iterations, auto_children,
                                               auto_patience, auto_rounds, auto_start_iterations,
                                               auto_starts, auto_t_start, exact_mode)
@@ -391,69 +387,16 @@ class _Search:
         return self.best_code, metadata
 
     def _chain(self, iterations):
-        """``chains`` overlap chains (:mod:`protogen.solvers.overlap_search`), each from its own
-        fresh jammed start, side by side in threads (the numba relaxation, most of a chain's
-        time, releases the GIL: two chains at N = 110 in D = 3 ran in 7.6 s on two cores, one
-        after the other in 13.5 s). Chain 0 draws from the search's generator, so it is the
-        chain of a one-chain search; chain k > 0 from its own, seeded by (seed, k). Their best
-        codes are merged in chain order after they end and the history gains the best after
-        every 10 relocations of each chain, so without a deadline the result and the history
-        depend on the seed alone, however the threads were scheduled."""
+        """``chains`` overlap chains side by side in threads
+        (:func:`protogen.solvers.parallel_chains.run_chains`). Their best codes are merged in
+        chain order after they end and the history gains the best after every 10 relocations
+        of each chain, so without a deadline the result and the history depend on the seed
+        alone, however the threads were scheduled."""
         count = self.s["chains"]
-        before = self.best
-        lock = threading.Lock()
-        stop = threading.Event()
-        shown = [before]  # the best angle on the bar, merged or not
-
-        def run_chain(index):
-            if index and (stop.is_set() or self._out_of_time()):
-                return None  # fewer cores than chains: the earlier chains took all the time
-            rng = self.rng if index == 0 else np.random.default_rng([self.seed, index])
-            best, steps, trail = [before], [0], []
-
-            def better(code, value):
-                best[0] = min(best[0], value)
-                with lock:
-                    shown[0] = min(shown[0], value)
-                    self._show_best(shown[0])
-
-            def step():
-                with lock:
-                    self.bar.update(1)
-                steps[0] += 1
-                if steps[0] % 10 == 0:
-                    trail.append(best[0])
-
-            # Each chain starts from a fresh random code jammed at a target above the best
-            # angle and polished, not from the best code: climbing from there crosses more
-            # basins (60 s at N = 116 / 127 in D = 3, from a loose start: 0.99913 / 0.99981 of
-            # the record, from the best code 0.99862 / 0.99953), and the hops have already
-            # spent their effort on the best code's basin.
-            # Chain 0 starts (and starts over) from random codes only. The others alternate
-            # the best of a screen of symmetric codes (with vacancies) and random codes,
-            # symmetric first (screens only is untested over the table: one 60 s run at
-            # N = 102 in D = 3 reached the record that way and not this way).
-            kinds = itertools.cycle([jammed_start] if index == 0
-                                    else [screened_symmetric_start, jammed_start])
-
-            def fresh_start(rng, angle):
-                return next(kinds)(self.num, self.dim, rng, angle)
-
-            code, value, counts = overlap_chain(
-                fresh_start(rng, math.acos(min(1.0, before))), rng=rng, iterations=iterations,
-                deadline=self.deadline, step=self.s["chain_step"],
-                patience=self.s["chain_patience"], fresh_start=fresh_start, on_better=better,
-                on_step=step, stop=stop)
-            return code, counts, trail
-
-        workers = min(count, os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_chain, index) for index in range(count)]
-            try:
-                done = [found for found in (future.result() for future in futures)
-                        if found is not None]
-            finally:  # an interrupt or an error ends the other chains too
-                stop.set()
+        done = run_chains(self.num, self.dim, count=count, best_cos=self.best, rng=self.rng,
+                          seed=self.seed, iterations=iterations, deadline=self.deadline,
+                          step=self.s["chain_step"], patience=self.s["chain_patience"],
+                          on_step=lambda: self.bar.update(1), on_better=self._show_best)
         trails = [trail for _, _, trail in done]
         for position in range(max(map(len, trails), default=0)):
             self.history.append(min(trail[min(position, len(trail) - 1)]
