@@ -62,6 +62,8 @@ _POLISH_STEPS = 60
 # each rotation group, and how many of the lowest-energy ones are polished.
 SCREEN_SAMPLES = 10
 SCREEN_POLISHED = 6
+# ... and how many of the tightest relaxed ones (smallest max cosine) are polished besides.
+SCREEN_TIGHTEST = 2
 # Target of a chain's start, as a multiple of the best angle (see :func:`jammed_start`).
 JAM_FACTOR = 1.03
 # Fruitless returns to a chain's best before the chain starts over from a fresh jammed start.
@@ -213,23 +215,28 @@ def symmetric_jammed_start(num: int, dim: int, rng: np.random.Generator, angle: 
 
 def screened_symmetric_start(num: int, dim: int, rng: np.random.Generator, angle: float,
                              factor: float = JAM_FACTOR, samples: int = SCREEN_SAMPLES,
-                             polished: int = SCREEN_POLISHED) -> np.ndarray:
+                             polished: int = SCREEN_POLISHED,
+                             tightest: int = SCREEN_TIGHTEST) -> np.ndarray:
     """The best of many symmetric starts: in D = 3, ``samples`` random symmetric codes from
     each rotation group of order up to 60 whose orbits fit ``num`` points with at most 2
     vacancies (:func:`protogen.solvers.symmetric_starts.every_group_starts`: T, O, I, C_n,
     D_n), and the start of :func:`symmetric_jammed_start` (the largest group), each relaxed at
     ``factor`` times ``angle`` (the vacancies then removed at random and the rest relaxed
-    again); the ``polished`` of lowest overlap energy, and that largest-group code always, are
-    polished, and the one with the largest minimum angle is returned. In other dimensions:
-    :func:`symmetric_jammed_start`.
+    again); the ``polished`` of lowest overlap energy, the ``tightest`` of smallest maximum
+    cosine (after relaxation) and that largest-group code are polished, and the one with the
+    largest minimum angle is returned. In other dimensions: :func:`symmetric_jammed_start`.
 
     The relaxations are cheap (~30 ms each at N = 110) and the polishes are not (0.3-0.6 s),
-    so the energy picks which to polish. Ranked after the vacancies are removed, the energy
+    so cheap scores pick which to polish. Ranked after the vacancies are removed, the energy
     put the best polished code of all ~40 among the lowest 6 at N = 111 and 125 in 6 tries of
-    6 (ranked before, it missed the best, 28th of 39). The largest group stays in because it
-    holds records of its own (N = 119: the 120-point icosahedral code less one point). At
-    N = 111 and 125, a screen of 3 codes per group held a start at 0.99995 of the record (in
-    the record's basin; C5 and D3) in 1 try of 3: hence the default of 10 per group."""
+    6 (ranked before, it missed the best, 28th of 39). At N = 102 it does not: of 150 codes
+    the record's (from C3 and D3) ranked 35th and 43rd by energy in two screens, below twenty
+    codes of one octahedral basin at 0.99958 of the record, while the relaxed code's maximum
+    cosine ranked it first in both; that score alone ranked the best code 7th-50th at N = 111
+    and 125, hence both. The largest group stays in because it holds records of its own
+    (N = 119: the 120-point icosahedral code less one point). At N = 111 and 125, a screen of
+    3 codes per group held a start at 0.99995 of the record (in the record's basin; C5 and D3)
+    in 1 try of 3: hence the default of 10 per group."""
     if dim != 3:
         return symmetric_jammed_start(num, dim, rng, angle, factor)
     target = math.cos(min(math.pi, factor * angle))
@@ -246,7 +253,9 @@ def screened_symmetric_start(num: int, dim: int, rng: np.random.Generator, angle
     screened = sorted((relaxed(vacancies, code)
                        for _, vacancies, code in every_group_starts(num, rng, samples)),
                       key=lambda item: item[0])
-    finished = [maxmin_polish(code) for _, code in screened[:polished] + largest]
+    chosen = screened[:polished]
+    by_tightness = sorted(screened[polished:], key=lambda item: max_cosine(item[1]))
+    finished = [maxmin_polish(code) for _, code in chosen + by_tightness[:tightest] + largest]
     return min(finished, key=max_cosine)
 
 
