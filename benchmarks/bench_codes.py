@@ -178,24 +178,25 @@ def _a60_lines(a: dict, a60: dict) -> list[str]:
             f"within 0.05 %; worst ratio {worst['ratio']:.6f} (N={worst['num_points']}).",
             f"- more than 0.1 % below the record: "
             f"{', '.join(str(c['num_points']) for c in merged if c['ratio'] < 1 - 1e-3) or 'none'}"
-            f". Why: these are large codes ({sum(c['num_points'] >= 90 for c in misses)} of the "
-            f"{len(misses)} misses of 0.01 % have N >= 90) whose record basins the search "
-            "rarely reaches. Above N = 110 the default run (starts, 3 hop rounds, two overlap "
-            "chains of 1200 relocations side by side) takes 50-80 s, so a 60 s run stops inside "
-            "its chains. The second chain starts from a screen of symmetric codes of every "
-            "rotation group that fits (T, O, I, C_n, D_n up to n = 8, with vacancies): 5 random "
-            "codes per group polished at Sloane's angle gave O at N = 102 (0.99958), C5 at 111 "
-            "(0.99995), D3 at 125 (0.99964), above what chains from random starts reach "
-            "(0.99938, 0.99925, 0.99933), and at N = 119 the icosahedral 120 less one point "
-            "(0.99991). N = 102 stays at 0.99938 with seed 0: from random starts 40-60 s chains "
-            "of 5 seeds ended there 4 times; chains from its screened octahedral starts reached "
-            "the record in 2 of 2 runs of 40 s, and a 60 s search whose second chain restarted "
-            "from screens only (not random codes in between, as by default) reached 0.999998 "
-            "in one run, not re-measured over the table. Above Sloane's table (coordinates in "
-            "`benchmarks/results/`, minimum angles checked at 40 digits): N = 118 "
-            "(19.3895104 deg against 19.3893497), 119 (19.3258993 / 19.3257514), 121 "
-            "(19.1473694 / 19.1357298) and 125 (18.8448789 / 18.8448151), all by the default "
-            "run.",
+            + (f". Why: these are large codes ({sum(c['num_points'] >= 90 for c in misses)} of "
+               f"the {len(misses)} misses of 0.01 % have N >= 90) whose record basins the search "
+               "rarely reaches." if misses else "."),
+            "- Above N = 75 the default run (starts, 3 hop rounds, two overlap chains of 1200 "
+            "relocations side by side) takes 40-90 s, so a 60 s run stops inside its chains. "
+            "The second chain starts from a screen of symmetric codes of every rotation group "
+            "that fits (T, O, I, C_n, D_n up to n = 8, with vacancies), each relaxed at the "
+            "chain's target; the 6 of lowest overlap energy and the 2 of smallest maximum "
+            "cosine are polished. The second score is what brought N = 102 to the record (the "
+            "last miss of the earlier screen, 0.99938 by default and in 60 s): in its screens "
+            "the energy ranked the record's basin (C3, D3, C6 codes) under some twenty codes "
+            "of an octahedral basin at 0.99958, the maximum cosine ranked it first. The "
+            "change made the default run up to 48 % slower at N = 76..119 (12-26 % faster at "
+            "120..122; the whole table 74 min, was 65) and changed its code at N = 102 and "
+            "111 only (111 now above the table). Above Sloane's table "
+            "(coordinates in `benchmarks/results/`, minimum angles checked at 40 digits), all "
+            "by the default run: N = 111 (19.9937440 deg against 19.9824769), 118 (19.3895104 "
+            "/ 19.3893497), 119 (19.3258993 / 19.3257514), 121 (19.1473694 / 19.1357298) and "
+            "125 (18.8448789 / 18.8448151).",
             "",
             *rows, ""]
 
