@@ -296,7 +296,8 @@ def _g60_lines(g60: dict) -> list[str]:
             f"{g60['date']}, {g60['machine']}{_load(g60)}; `{g60['command']}`; time limit "
             f"{g60['time_limit']} s per case{' (partial run)' if g60.get('partial') else ''}. "
             "`auto` builds both exactly; here `--method gradient` (rounds of fresh annealed "
-            "starts until the limit) and `--method search` find them alone.", "",
+            "starts until the limit, every other round from antipodal codes) and "
+            "`--method search` find them alone.", "",
             "| D | N | method | min angle (deg) | optimum (deg) | ratio | time (s) |",
             "|---|---|---|---|---|---|---|",
             *[f"| {c['dim']} | {c['num_points']} | {c['method']} | {c['min_angle_deg']:.7f} | "

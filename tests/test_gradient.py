@@ -78,8 +78,8 @@ def test_time_limit_is_respected():
 
 
 def test_anytime_rounds_extend_the_untimed_run_and_find_the_24_cell():
-    # K = 24 in D = 4: most single starts end at 58.87 deg, a few in the 24-cell (60 deg); with
-    # seed 7 the 9th start (round 5; ~0.25 s a round here) is one.
+    # K = 24 in D = 4: most random starts end at 58.87 deg, a few in the 24-cell (60 deg); the
+    # even rounds start from antipodal codes, where the 24-cell is common (~0.25 s a round here).
     untimed = tammes(24, 4, seed=7, iterations=800, restarts=2, progress=False)
     assert min_angle_deg(untimed.prototypes) < 59.0
     start = time.perf_counter()
@@ -97,6 +97,53 @@ def test_anytime_rounds_extend_the_untimed_run_and_find_the_24_cell():
     bounded = tammes(24, 4, seed=7, iterations=800, restarts=2, time_limit=6.0, progress=False)
     assert "rounds" not in bounded.metadata
     np.testing.assert_array_equal(bounded.prototypes, untimed.prototypes)
+
+
+def _is_antipodal(code):
+    half = len(code) // 2
+    return len(code) % 2 == 0 and np.allclose(code[half:], -code[:half], atol=1e-12)
+
+
+def test_anytime_rounds_alternate_random_and_antipodal_starts(monkeypatch):
+    """Even rounds start from antipodal codes (rows K/2.. = minus rows ..K/2), odd rounds from
+    random ones; never for odd K, with ``init`` or with an extra loss."""
+    import types
+
+    import protogen.solvers.gradient as gradient
+
+    clock = iter(range(10**6))  # each reading of the clock is one second later
+    monkeypatch.setattr(gradient, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+
+    def recorded(num, dim, **kwargs):
+        seen = []
+
+        def anneal(starts, **kw):
+            seen.append(np.array(starts))
+            return starts, [max_cosine(code) for code in starts]
+
+        monkeypatch.setattr(gradient, "_anneal", anneal)
+        tammes(num, dim, iterations=4, restarts=3, polish_iterations=0, time_limit=40.0,
+               anytime=True, progress=False, **kwargs)
+        return [[_is_antipodal(code) for code in batch] for batch in seen]
+
+    rounds = recorded(24, 4)
+    assert len(rounds) >= 4
+    assert rounds == [[r % 2 == 1] * 3 for r in range(len(rounds))]
+    for odd_or_guided in (recorded(25, 4),
+                          recorded(24, 4, init=random_points(24, 4, seed=1), init_noise=0.1),
+                          recorded(24, 4, extra_loss=lambda x: 0.0 * x.sum())):
+        assert len(odd_or_guided) >= 4 and not any(any(r) for r in odd_or_guided)
+
+
+def test_anytime_antipodal_rounds_find_the_40_roots_of_d5():
+    # The kissing configuration of D5 (60 deg): none of the 16 random starts of round 1 (the
+    # untimed run) anneals into it; an antipodal start of round 2 does (seed 0: ~0.7 s a round).
+    result = tammes(40, 5, seed=0, time_limit=4.0, anytime=True, progress=False)
+    assert result.metadata["rounds"] >= 2
+    first_round, second_round = result.history[:16], result.history[16:32]
+    assert min(first_round) > 0.505  # best 59.46 deg
+    assert min(second_round) < 0.5 + 1e-4
+    assert min_angle_deg(result.prototypes) == pytest.approx(60.0, abs=1e-6)
 
 
 def test_polish_never_worsens_and_improves_a_rough_code():

@@ -33,6 +33,7 @@ from protogen.result import Result
 from protogen.sphere import normalize as np_normalize
 from protogen.sphere import max_cosine as np_max_cosine
 from protogen.sphere import random_points
+from protogen.solvers.symmetric_starts import antipodal_start
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -278,6 +279,18 @@ def polish(prototypes: np.ndarray, *, iterations: int = 500, time_limit: float |
     return np_normalize(best_u.cpu().numpy())
 
 
+def _antipodal_round(rounds_done, num, init, extra_loss):
+    """Whether the next anytime round starts from antipodal codes: every other round (the 2nd,
+    4th, ...) for even K without ``init`` or ``extra_loss`` (an extra term such as the semantic
+    one need not favour a symmetric code). Adam keeps such a code nearly antipodal, so these
+    rounds search the antipodal codes, where antipodal records are common: at D = 5, K = 40,
+    3 of 32 antipodal starts anneal to the 40 roots of D5 (60 deg), 0 of 32 random ones (best
+    59.46 deg); at D = 4, K = 24, 21 of 32 end within 0.0005 deg of the 24-cell, 0 of 32
+    random ones. Odd rounds stay random, for codes without that symmetry (K = 100, D = 25: best
+    of 8 antipodal starts 83.38 deg, of 8 random ones 83.49 deg)."""
+    return rounds_done % 2 == 1 and num % 2 == 0 and init is None and extra_loss is None
+
+
 def _random_starts(rng, count, num, dim, init, init_noise, *, keep_init):
     """``count`` unit (K, D) codes: uniform random, or the unit ``init`` plus ``init_noise``
     Gaussian noise (the first exactly ``init`` when ``keep_init``)."""
@@ -317,7 +330,9 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
     generator, so the first round is the untimed run's) are annealed while the time left exceeds
     one more round plus the polish, and the best code of all rounds is polished. Random starts
     reach rare basins this way: in D = 4, 2 of 30 single starts of K = 24 end in the 24-cell
-    (60 deg), the rest at 58.87 deg.
+    (60 deg), the rest at 58.87 deg. For even K (no ``init``, no ``extra_loss``) every other
+    round starts from antipodal codes instead (:func:`_antipodal_round`), where antipodal
+    records such as the 24-cell and D5's 40 roots are found far more often.
     """
     if iterations is None:
         iterations = _auto_iterations(num_classes, dim)
@@ -366,8 +381,11 @@ def tammes(num_classes: int, dim: int, *, seed: int = 0, iterations: int | None 
         if deadline - time.perf_counter() < round_time * (1.0 + polish_iterations / iterations):
             break
         bar.set_postfix(best_deg=f"{math.degrees(math.acos(min(1.0, best))):.4f}")
-        starts = _random_starts(rng, restarts, num_classes, dim, init, init_noise,
-                                keep_init=False)
+        if _antipodal_round(rounds, num_classes, init, extra_loss):
+            starts = np.stack([antipodal_start(num_classes, dim, rng) for _ in range(restarts)])
+        else:
+            starts = _random_starts(rng, restarts, num_classes, dim, init, init_noise,
+                                    keep_init=False)
     bar.close()
     remaining = None if time_limit is None else max(0.0, deadline - time.perf_counter())
     polished = polish(best_x, iterations=polish_iterations if remaining != 0 else 0,
