@@ -155,6 +155,12 @@ CONSTRUCTIONS: dict[str, Construction] = dict([
     _entry("isotropic-2752", 2752, 301, 1 / 49, "1/49", PROVED,
            "elliptic quadric Q^-(5,7) (isotropic subspaces, q = 7); " + _COHN_KUMAR,
            lambda: quadrics.isotropic_code(7), sharp=True, subset_source=False),
+    _entry("isotropic-4617", 4617, 456, 1 / 64, "1/64", PROVED,
+           "elliptic quadric Q^-(5,8) (isotropic subspaces, q = 8); " + _COHN_KUMAR,
+           lambda: quadrics.isotropic_code(8), sharp=True, subset_source=False),
+    _entry("isotropic-7300", 7300, 657, 1 / 81, "1/81", PROVED,
+           "elliptic quadric Q^-(5,9) (isotropic subspaces, q = 9); " + _COHN_KUMAR,
+           lambda: quadrics.isotropic_code(9), sharp=True, subset_source=False),
     _entry("leech", 196560, 24, 0.5, "1/2", PROVED,
            "Leech lattice minimal vectors, " + _SPLAG + " ch. 4 sec. 11; optimal: "
            + _KISSING_BOUNDS + "; " + _COHN_KUMAR, lattices.leech_min_vectors, sharp=True),

@@ -53,7 +53,7 @@ def field_tables(q: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def elliptic_quadric_graph(q: int) -> np.ndarray:
-    """Adjacency matrix of the collinearity graph of Q^-(5, q).
+    """Adjacency matrix (int8, 0/1) of the collinearity graph of Q^-(5, q).
 
     The form is Q(x) = x0 x1 + x2 x3 + x4^2 + x4 x5 + a x5^2 with t^2 + t + a irreducible over
     GF(q) (two hyperbolic planes plus an anisotropic plane: the elliptic type). Points are the
@@ -71,7 +71,7 @@ def elliptic_quadric_graph(q: int) -> np.ndarray:
     vectors = np.array(list(itertools.product(range(q), repeat=6)), dtype=np.int64)
     first = vectors[np.arange(len(vectors)), (vectors != 0).argmax(axis=1)]  # 0 for 0 only
     points = vectors[(first == 1) & (quadratic(vectors, a) == 0)]
-    adjacency = np.zeros((len(points), len(points)), dtype=np.int64)
+    adjacency = np.zeros((len(points), len(points)), dtype=np.int8)
     for start in range(0, len(points), 256):  # blocks of rows bound the memory of the sums
         sums = add[points[start:start + 256, None, :], points[None, :, :]]
         adjacency[start:start + 256] = quadratic(sums, a) == 0
