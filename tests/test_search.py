@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from protogen.errors import InputError
 from protogen.solvers.maxmin_polish import maxmin_polish, tangent_bases
 from protogen.solvers.hop_moves import MOVES, perturb
 from protogen.solvers.search import global_search
-from protogen.sphere import min_angle_deg, normalize
+from protogen.sphere import max_cosine, min_angle_deg, normalize
 
 TAMMES_13_DEG = 57.1367031  # proved optimum (Musin & Tarasov 2012), Sloane's table
 
@@ -70,6 +71,35 @@ def test_polish_never_worse_and_rejects_bad_input():
         maxmin_polish(x[:1])
     with pytest.raises(InputError):
         maxmin_polish(x, radius=0.0)
+
+
+def test_polish_bounds_the_lp_iterations_of_a_degenerate_optimum(monkeypatch):
+    """A code the search found 1e-12 off the Gosset code (56 points in R^7, 756 contacts at
+    cos 1/3): HiGHS's interior-point method ends there with an imprecise crossover and its
+    simplex clean-up took ~150,000 iterations (17-48 s) per LP; each LP now stops at the
+    iteration limit and is solved by the dual simplex, and the polish stays never worse."""
+    import protogen.solvers.maxmin_polish as mp
+
+    code = np.load(Path(__file__).parent / "data" / "gosset_56_near_optimum.npy",
+                   allow_pickle=False)
+    assert abs(max_cosine(code) - 1 / 3) < 1e-11
+    calls, real_linprog = [], mp.linprog
+
+    def recorded(*args, **kwargs):
+        res = real_linprog(*args, **kwargs)
+        calls.append((kwargs["method"], res.status, res.nit, kwargs["A_ub"].shape))
+        return res
+
+    monkeypatch.setattr(mp, "linprog", recorded)
+    polished = maxmin_polish(code, max_steps=3)
+    assert max_cosine(polished) <= max_cosine(code)
+    for method, status, iterations, shape in calls:
+        assert iterations <= mp.lp_iteration_limit(*shape)
+    # The stall is met and handed over: an IPM solve at its limit, then the dual simplex.
+    methods = [(method, status) for method, status, _, _ in calls]
+    assert ("highs-ipm", 1) in methods
+    after = methods.index(("highs-ipm", 1)) + 1
+    assert methods[after][0] == "highs-ds"
 
 
 @pytest.mark.parametrize("move", MOVES)

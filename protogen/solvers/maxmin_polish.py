@@ -62,6 +62,29 @@ def _max_cosine(x: np.ndarray) -> tuple[float, np.ndarray]:
     return float(cos.max()), cos
 
 
+def lp_iteration_limit(rows: int, cols: int) -> int:
+    """Simplex/IPM iterations one LP of :func:`_lp_step` may take (per method): ~20x more than
+    any LP of the D = 3..6 searches measured needed (at most 6.5 (rows + cols), most under 0.5),
+    while bounding the rare stall below."""
+    return 10 * (rows + cols) + 1000
+
+
+def _solve_lp(objective, a_ub, b_ub, bounds):
+    """HiGHS's interior-point method, and the dual simplex where it hits the iteration limit.
+
+    Near a degenerate optimum (the Gosset code, 56 points in R^7, 1e-12 off its 756 contacts)
+    the IPM's crossover is imprecise and HiGHS's simplex clean-up then cycles for ~150,000
+    iterations (17-48 s per LP), where the dual simplex alone solves the same LP in ~0.02 s.
+    An iteration limit (not a clock) keeps the result the same on every machine."""
+    options = dict(_LP_OPTIONS, maxiter=lp_iteration_limit(*a_ub.shape))
+    res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ipm",
+                  options=options)
+    if res.status == 1:  # iteration limit
+        res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ds",
+                      options=options)
+    return res
+
+
 def _lp_step(x, cos, value, radius, mu):
     """Solve one scaled LP; returns (displacements (K, D), predicted max cosine)."""
     num, dim = x.shape
@@ -87,8 +110,7 @@ def _lp_step(x, cos, value, radius, mu):
     b_ub = (value - cos[rows, cols]) / radius
     objective = np.concatenate([np.full(2 * n_y, mu), [1.0]])
     bounds = [(0.0, 1.0)] * (2 * n_y) + [(None, None)]
-    res = linprog(objective, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ipm",
-                  options=_LP_OPTIONS)
+    res = _solve_lp(objective, a_ub, b_ub, bounds)
     if res.status != 0:
         return None, value
     z = res.x[:n_y] - res.x[n_y:2 * n_y]
