@@ -41,6 +41,7 @@ EXPECTED_COSINE = {
     "leech-4600": 1 / 3, "leech": 1 / 2,
     "isotropic-325": 1 / 4**2, "isotropic-756": 1 / 5**2, "isotropic-2752": 1 / 7**2,
     "isotropic-4617": 1 / 8**2, "isotropic-7300": 1 / 9**2,
+    "hoffman-singleton-50": 1 / 21, "gewirtz-56": 1 / 15, "m22-77": 1 / 12,
 }
 # Cohn & Kumar (2007) Table 1 / Cohn's list of universal optima: inner product -> how many
 # other points have it, around every point.
@@ -62,6 +63,20 @@ SHARP_DISTRIBUTION = {
                                             1 / q**2: (q + 1) * (q**3 + 1) - 1 - q * (q * q + 1)}
        for q in (4, 5, 7, 8, 9)},
 }
+# Spectral embeddings of triangle-free strongly regular graphs srg(n, k, 0, mu), optimal by
+# three-point bounds (Cohn, de Laat & Leijenhorst 2024): eigenvalues k > r > s (roots of
+# x^2 + mu x - (k - mu)); on the s-eigenspace, edges have cosine (1 - p) / (-r - p) and
+# non-edges -p / (-r - p), with p = (k - r) / n (the projection's entries rescaled).
+SRG_PARAMETERS = {"hoffman-singleton-50": (50, 7, 1), "gewirtz-56": (56, 10, 2),
+                  "m22-77": (77, 16, 4)}
+
+
+def _srg_distribution(n, k, mu):
+    r = (-mu + math.sqrt(mu * mu + 4 * (k - mu))) / 2
+    p = (k - r) / n
+    return {(1 - p) / (-r - p): k, -p / (-r - p): n - 1 - k}
+
+
 SMALL = [name for name in C.CONSTRUCTIONS if name != "leech"]
 
 
@@ -110,6 +125,27 @@ def test_sharp_codes_have_the_published_distance_distribution(name):
         per_point = (np.abs(cos - value) < 1e-9).sum(axis=1)
         assert np.all(per_point == count), (name, value)
     assert sum(SHARP_DISTRIBUTION[name].values()) == cos.shape[0] - 1
+
+
+@pytest.mark.parametrize("name", sorted(SRG_PARAMETERS))
+def test_triangle_free_srg_codes(name):
+    from protogen.solvers import graph_codes
+
+    n, k, mu = SRG_PARAMETERS[name]
+    graph = {"hoffman-singleton-50": graph_codes.hoffman_singleton_graph,
+             "gewirtz-56": graph_codes.gewirtz_graph, "m22-77": graph_codes.m22_graph}[name]()
+    identity, ones = np.eye(n, dtype=int), np.ones((n, n), dtype=int)
+    assert np.array_equal(graph, graph.T) and not graph.diagonal().any()
+    # A^2 = k I + lambda A + mu (J - I - A) with lambda = 0 (triangle-free)
+    assert np.array_equal(graph @ graph, k * identity + mu * (ones - identity - graph))
+    cos = pairwise_cosines(C.build(name))
+    np.fill_diagonal(cos, np.nan)
+    expected = _srg_distribution(n, k, mu)
+    for value, count in expected.items():
+        assert np.all((np.abs(cos - value) < 1e-12).sum(axis=1) == count), (name, value)
+    assert max(expected) == pytest.approx(EXPECTED_COSINE[name], abs=1e-15)
+    # Not sharp: the LP bound allows more points at this cosine (three-point bounds needed).
+    assert delsarte_lp_max_points(C.get(name).dim, C.get(name).cosine) > n + 1
 
 
 @pytest.mark.parametrize("name", sorted(SHARP_DISTRIBUTION) + ["leech", "600-cell"])

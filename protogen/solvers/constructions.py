@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from protogen.errors import InputError
-from protogen.solvers import lattices, polytopes, quadrics
+from protogen.solvers import graph_codes, lattices, polytopes, quadrics
 from protogen.solvers.closed_form import optimal_closed_form
 from protogen.sphere import max_cosine
 
@@ -33,6 +33,8 @@ PROVED, BEST_KNOWN, CONSTRUCTION = "proved", "best known", "construction"
 _SPLAG = "Conway & Sloane, Sphere Packings, Lattices and Groups (SPLAG), 3rd ed. 1999"
 _COHN_KUMAR = ("Cohn & Kumar, Universally optimal distribution of points on spheres, "
                "J. Amer. Math. Soc. 20 (2007), Table 1 (sharp configuration)")
+_COHN_DE_LAAT = ("optimal: Cohn, de Laat & Leijenhorst, Optimality of spherical codes via exact "
+                 "semidefinite programming bounds (2024), arXiv:2403.16874")
 _SCHUTTE = ("Schütte & van der Waerden, Auf welcher Kugel haben 5, 6, 7, 8 oder 9 Punkte mit "
             "Mindestabstand Eins Platz?, Math. Ann. 123 (1951)")
 _KISSING_BOUNDS = ("Levenshtein, On bounds for packings in n-dimensional Euclidean space (1979); "
@@ -126,6 +128,15 @@ CONSTRUCTIONS: dict[str, Construction] = dict([
            lattices.e7_roots),
     _entry("e8", 240, 8, 0.5, "1/2", PROVED, "E8 roots, " + _SPLAG + " ch. 4 sec. 8.1; optimal: "
            + _KISSING_BOUNDS + "; " + _COHN_KUMAR, lattices.e8_roots, sharp=True),
+    _entry("gewirtz-56", 56, 20, 1 / 15, "1/15", PROVED,
+           "Gewirtz graph code (spectral embedding, srg(56, 10, 0, 2)); " + _COHN_DE_LAAT,
+           graph_codes.gewirtz_56),
+    _entry("hoffman-singleton-50", 50, 21, 1 / 21, "1/21", PROVED,
+           "Hoffman-Singleton graph code (spectral embedding, srg(50, 7, 0, 1)); "
+           + _COHN_DE_LAAT, graph_codes.hoffman_singleton_50),
+    _entry("m22-77", 77, 21, 1 / 12, "1/12", PROVED,
+           "M22 graph code (spectral embedding, srg(77, 16, 0, 4)); " + _COHN_DE_LAAT,
+           graph_codes.m22_77),
     _entry("mclaughlin-112", 112, 21, 1 / 9, "1/9", PROVED,
            "first subconstituent of the McLaughlin graph code; " + _COHN_KUMAR,
            lattices.mclaughlin_112, sharp=True),

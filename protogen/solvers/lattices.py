@@ -230,14 +230,19 @@ def mclaughlin_112() -> np.ndarray:
     return slice_code(code, [code[0]], [-0.25])
 
 
+def steiner_hexads() -> np.ndarray:
+    """(77, 22) 0/1 incidence of the blocks (hexads) of the Steiner system S(3, 6, 22) with its
+    points: the octads of the Golay code through two fixed coordinates, less those two."""
+    words = golay_codewords()
+    octads = words[(words.sum(axis=1) == 8) & (words[:, 0] == 1) & (words[:, 1] == 1)]
+    return octads[:, 2:].astype(np.int64)
+
+
 def higman_sims_graph() -> np.ndarray:
     """Adjacency matrix of the Higman-Sims graph, srg(100, 22, 0, 6), from the Steiner system
     S(3, 6, 22) (Higman & Sims 1968): a vertex *, the 22 points and the 77 hexads; * is adjacent
-    to the points, a point to the hexads through it, two hexads when they are disjoint. The
-    hexads are the octads of the Golay code through two fixed coordinates, less those two."""
-    words = golay_codewords()
-    octads = words[(words.sum(axis=1) == 8) & (words[:, 0] == 1) & (words[:, 1] == 1)]
-    hexads = octads[:, 2:].astype(np.int64)  # (77, 22) incidence of hexads with points
+    to the points, a point to the hexads through it, two hexads when they are disjoint."""
+    hexads = steiner_hexads()
     n_points, n_hexads = hexads.shape[1], hexads.shape[0]
     size = 1 + n_points + n_hexads
     adjacency = np.zeros((size, size), dtype=np.int64)
