@@ -42,6 +42,7 @@ EXPECTED_COSINE = {
     "isotropic-325": 1 / 4**2, "isotropic-756": 1 / 5**2, "isotropic-2752": 1 / 7**2,
     "isotropic-4617": 1 / 8**2, "isotropic-7300": 1 / 9**2,
     "hoffman-singleton-50": 1 / 21, "gewirtz-56": 1 / 15, "m22-77": 1 / 12,
+    "kerdock-288": 1 / 4,
 }
 # Cohn & Kumar (2007) Table 1 / Cohn's list of universal optima: inner product -> how many
 # other points have it, around every point.
@@ -146,6 +147,36 @@ def test_triangle_free_srg_codes(name):
     assert max(expected) == pytest.approx(EXPECTED_COSINE[name], abs=1e-15)
     # Not sharp: the LP bound allows more points at this cosine (three-point bounds needed).
     assert delsarte_lp_max_points(C.get(name).dim, C.get(name).cosine) > n + 1
+
+
+def test_kerdock_288_is_nine_mutually_unbiased_bases():
+    from protogen.solvers import graph_codes
+
+    kerdock = graph_codes.kerdock_set_4()
+    assert len(kerdock) == 8 and not kerdock[0].any()
+    for a in kerdock:  # alternating: symmetric with a zero diagonal
+        assert np.array_equal(a, a.T) and not a.diagonal().any()
+    for i in range(8):  # pairwise sums non-singular over GF(2): rank 4 by elimination
+        for j in range(i):
+            m, rank = (kerdock[i] + kerdock[j]) % 2, 0
+            for col in range(4):
+                pivot = next((r for r in range(rank, 4) if m[r, col]), None)
+                if pivot is None:
+                    continue
+                m[[rank, pivot]] = m[[pivot, rank]]
+                for r in range(4):
+                    if r != rank and m[r, col]:
+                        m[r] = (m[r] + m[rank]) % 2
+                rank += 1
+            assert rank == 4
+    points = C.build("kerdock-288")
+    bases = points[:144].reshape(9, 16, 16)
+    for b in bases:  # each an orthonormal basis
+        np.testing.assert_allclose(b @ b.T, np.eye(16), atol=1e-14)
+    for i in range(9):  # any two unbiased: every inner product +-1/4
+        for j in range(i):
+            np.testing.assert_allclose(np.abs(bases[i] @ bases[j].T), 0.25, atol=1e-14)
+    np.testing.assert_array_equal(points[144:], -points[:144])
 
 
 @pytest.mark.parametrize("name", sorted(SHARP_DISTRIBUTION) + ["leech", "600-cell"])

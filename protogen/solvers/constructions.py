@@ -128,6 +128,9 @@ CONSTRUCTIONS: dict[str, Construction] = dict([
            lattices.e7_roots),
     _entry("e8", 240, 8, 0.5, "1/2", PROVED, "E8 roots, " + _SPLAG + " ch. 4 sec. 8.1; optimal: "
            + _KISSING_BOUNDS + "; " + _COHN_KUMAR, lattices.e8_roots, sharp=True),
+    _entry("kerdock-288", 288, 16, 0.25, "1/4", PROVED,
+           "nine mutually unbiased bases of R^16 from a Kerdock set, both signs; universally "
+           + _COHN_DE_LAAT, graph_codes.kerdock_288),
     _entry("gewirtz-56", 56, 20, 1 / 15, "1/15", PROVED,
            "Gewirtz graph code (spectral embedding, srg(56, 10, 0, 2)); " + _COHN_DE_LAAT,
            graph_codes.gewirtz_56),
