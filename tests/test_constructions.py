@@ -42,7 +42,7 @@ EXPECTED_COSINE = {
     "isotropic-325": 1 / 4**2, "isotropic-756": 1 / 5**2, "isotropic-2752": 1 / 7**2,
     "isotropic-4617": 1 / 8**2, "isotropic-7300": 1 / 9**2,
     "hoffman-singleton-50": 1 / 21, "gewirtz-56": 1 / 15, "m22-77": 1 / 12,
-    "kerdock-288": 1 / 4,
+    "kerdock-288": 1 / 4, "kerdock-4224": 1 / 8,
 }
 # Cohn & Kumar (2007) Table 1 / Cohn's list of universal optima: inner product -> how many
 # other points have it, around every point.
@@ -130,11 +130,12 @@ def test_sharp_codes_have_the_published_distance_distribution(name):
 
 @pytest.mark.parametrize("name", sorted(SRG_PARAMETERS))
 def test_triangle_free_srg_codes(name):
-    from protogen.solvers import graph_codes
+    from protogen.solvers import three_point_codes
 
     n, k, mu = SRG_PARAMETERS[name]
-    graph = {"hoffman-singleton-50": graph_codes.hoffman_singleton_graph,
-             "gewirtz-56": graph_codes.gewirtz_graph, "m22-77": graph_codes.m22_graph}[name]()
+    graph = {"hoffman-singleton-50": three_point_codes.hoffman_singleton_graph,
+             "gewirtz-56": three_point_codes.gewirtz_graph,
+             "m22-77": three_point_codes.m22_graph}[name]()
     identity, ones = np.eye(n, dtype=int), np.ones((n, n), dtype=int)
     assert np.array_equal(graph, graph.T) and not graph.diagonal().any()
     # A^2 = k I + lambda A + mu (J - I - A) with lambda = 0 (triangle-free)
@@ -149,34 +150,41 @@ def test_triangle_free_srg_codes(name):
     assert delsarte_lp_max_points(C.get(name).dim, C.get(name).cosine) > n + 1
 
 
-def test_kerdock_288_is_nine_mutually_unbiased_bases():
-    from protogen.solvers import graph_codes
+def _gf2_rank(matrix):
+    m, rank = np.array(matrix) % 2, 0
+    for col in range(m.shape[1]):
+        pivot = next((r for r in range(rank, m.shape[0]) if m[r, col]), None)
+        if pivot is None:
+            continue
+        m[[rank, pivot]] = m[[pivot, rank]]
+        for r in range(m.shape[0]):
+            if r != rank and m[r, col]:
+                m[r] = (m[r] + m[rank]) % 2
+        rank += 1
+    return rank
 
-    kerdock = graph_codes.kerdock_set_4()
-    assert len(kerdock) == 8 and not kerdock[0].any()
+
+@pytest.mark.parametrize("size, name", [(4, "kerdock-288"), (6, "kerdock-4224")])
+def test_kerdock_codes_are_mutually_unbiased_bases(size, name):
+    from protogen.solvers import three_point_codes
+
+    kerdock = three_point_codes.kerdock_set(size)
+    assert len(kerdock) == 2 ** (size - 1) and not kerdock[0].any()
     for a in kerdock:  # alternating: symmetric with a zero diagonal
         assert np.array_equal(a, a.T) and not a.diagonal().any()
-    for i in range(8):  # pairwise sums non-singular over GF(2): rank 4 by elimination
+    for i in range(len(kerdock)):  # pairwise sums non-singular over GF(2)
         for j in range(i):
-            m, rank = (kerdock[i] + kerdock[j]) % 2, 0
-            for col in range(4):
-                pivot = next((r for r in range(rank, 4) if m[r, col]), None)
-                if pivot is None:
-                    continue
-                m[[rank, pivot]] = m[[pivot, rank]]
-                for r in range(4):
-                    if r != rank and m[r, col]:
-                        m[r] = (m[r] + m[rank]) % 2
-                rank += 1
-            assert rank == 4
-    points = C.build("kerdock-288")
-    bases = points[:144].reshape(9, 16, 16)
+            assert _gf2_rank(kerdock[i] + kerdock[j]) == size
+    n, count = 2**size, 2 ** (size - 1) + 1
+    points = C.build(name)
+    assert points.shape == (2 * count * n, n)
+    bases = points[:count * n].reshape(count, n, n)
     for b in bases:  # each an orthonormal basis
-        np.testing.assert_allclose(b @ b.T, np.eye(16), atol=1e-14)
-    for i in range(9):  # any two unbiased: every inner product +-1/4
+        np.testing.assert_allclose(b @ b.T, np.eye(n), atol=1e-13)
+    for i in range(count):  # any two unbiased: every inner product +-1/sqrt(n)
         for j in range(i):
-            np.testing.assert_allclose(np.abs(bases[i] @ bases[j].T), 0.25, atol=1e-14)
-    np.testing.assert_array_equal(points[144:], -points[:144])
+            np.testing.assert_allclose(np.abs(bases[i] @ bases[j].T), n**-0.5, atol=1e-13)
+    np.testing.assert_array_equal(points[count * n:], -points[:count * n])
 
 
 @pytest.mark.parametrize("name", sorted(SHARP_DISTRIBUTION) + ["leech", "600-cell"])

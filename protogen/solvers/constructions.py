@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from protogen.errors import InputError
-from protogen.solvers import graph_codes, lattices, polytopes, quadrics
+from protogen.solvers import lattices, polytopes, quadrics, three_point_codes
 from protogen.solvers.closed_form import optimal_closed_form
 from protogen.sphere import max_cosine
 
@@ -130,16 +130,19 @@ CONSTRUCTIONS: dict[str, Construction] = dict([
            + _KISSING_BOUNDS + "; " + _COHN_KUMAR, lattices.e8_roots, sharp=True),
     _entry("kerdock-288", 288, 16, 0.25, "1/4", PROVED,
            "nine mutually unbiased bases of R^16 from a Kerdock set, both signs; universally "
-           + _COHN_DE_LAAT, graph_codes.kerdock_288),
+           + _COHN_DE_LAAT, lambda: three_point_codes.kerdock_code(4)),
+    _entry("kerdock-4224", 4224, 64, 0.125, "1/8", PROVED,
+           "33 mutually unbiased bases of R^64 from a Kerdock set, both signs; "
+           + _COHN_DE_LAAT, lambda: three_point_codes.kerdock_code(6), subset_source=False),
     _entry("gewirtz-56", 56, 20, 1 / 15, "1/15", PROVED,
            "Gewirtz graph code (spectral embedding, srg(56, 10, 0, 2)); " + _COHN_DE_LAAT,
-           graph_codes.gewirtz_56),
+           three_point_codes.gewirtz_56),
     _entry("hoffman-singleton-50", 50, 21, 1 / 21, "1/21", PROVED,
            "Hoffman-Singleton graph code (spectral embedding, srg(50, 7, 0, 1)); "
-           + _COHN_DE_LAAT, graph_codes.hoffman_singleton_50),
+           + _COHN_DE_LAAT, three_point_codes.hoffman_singleton_50),
     _entry("m22-77", 77, 21, 1 / 12, "1/12", PROVED,
            "M22 graph code (spectral embedding, srg(77, 16, 0, 4)); " + _COHN_DE_LAAT,
-           graph_codes.m22_77),
+           three_point_codes.m22_77),
     _entry("mclaughlin-112", 112, 21, 1 / 9, "1/9", PROVED,
            "first subconstituent of the McLaughlin graph code; " + _COHN_KUMAR,
            lattices.mclaughlin_112, sharp=True),
