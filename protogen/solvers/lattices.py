@@ -238,6 +238,12 @@ def steiner_hexads() -> np.ndarray:
     return octads[:, 2:].astype(np.int64)
 
 
+def m22_graph() -> np.ndarray:
+    """srg(77, 16, 0, 4): the hexads of S(3, 6, 22), adjacent when disjoint."""
+    hexads = steiner_hexads()
+    return ((hexads @ hexads.T) == 0).astype(np.int64)
+
+
 def higman_sims_graph() -> np.ndarray:
     """Adjacency matrix of the Higman-Sims graph, srg(100, 22, 0, 6), from the Steiner system
     S(3, 6, 22) (Higman & Sims 1968): a vertex *, the 22 points and the 77 hexads; * is adjacent
@@ -249,7 +255,7 @@ def higman_sims_graph() -> np.ndarray:
     adjacency[0, 1:1 + n_points] = adjacency[1:1 + n_points, 0] = 1
     adjacency[1:1 + n_points, 1 + n_points:] = hexads.T
     adjacency[1 + n_points:, 1:1 + n_points] = hexads
-    adjacency[1 + n_points:, 1 + n_points:] = (hexads @ hexads.T) == 0
+    adjacency[1 + n_points:, 1 + n_points:] = m22_graph()
     return adjacency
 
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from protogen.solvers.lattices import srg_spectral_code, steiner_hexads
+from protogen.solvers.lattices import m22_graph, srg_spectral_code, steiner_hexads
 
 
 def hoffman_singleton_graph() -> np.ndarray:
@@ -46,18 +46,10 @@ def hoffman_singleton_graph() -> np.ndarray:
     return adjacency
 
 
-def m22_graph() -> np.ndarray:
-    """srg(77, 16, 0, 4): the hexads of S(3, 6, 22), adjacent when disjoint."""
-    hexads = steiner_hexads()
-    return ((hexads @ hexads.T) == 0).astype(np.int64)
-
-
 def gewirtz_graph() -> np.ndarray:
-    """srg(56, 10, 0, 2): the hexads of S(3, 6, 22) missing a fixed point, adjacent when
-    disjoint."""
-    hexads = steiner_hexads()
-    hexads = hexads[hexads[:, 0] == 0]
-    return ((hexads @ hexads.T) == 0).astype(np.int64)
+    """srg(56, 10, 0, 2): the subgraph of the M22 graph on the hexads missing a fixed point."""
+    missing = np.flatnonzero(steiner_hexads()[:, 0] == 0)
+    return m22_graph()[np.ix_(missing, missing)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -128,7 +120,7 @@ def kerdock_set(size: int, *, seed: int = 0, tries: int = 100_000) -> np.ndarray
         while free.any():
             pick = int(rng.choice(np.flatnonzero(free)))
             chosen.append(pick)
-            free &= nonsingular[index ^ pick]
+            free &= nonsingular[index ^ pick]  # matrix v + matrix w is matrix v ^ w
         if len(chosen) == 1 << (size - 1):
             return matrices[chosen]
     raise RuntimeError(f"no Kerdock set of size {size} found in {tries} tries")  # pragma: no cover
